@@ -1,0 +1,59 @@
+# django_deploy.stack: the two commands of the README are `make demo` and `make test`.
+# Every target installs what it needs (virtualenv, Docker engine, host image) and reuses it.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PYTHON ?= python3
+INVENTORY ?= inventories/local
+SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_FORCE_COLOR ?= 0
+export PY_COLORS ?= 0
+export NO_COLOR ?= 1
+
+.PHONY: help venv bench-hosts unit lint molecule test demo demo-down plan build
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements.txt
+	@touch $@
+
+venv: $(VENV)/.installed  ## Create the controller virtualenv once (pinned requirements.txt)
+
+bench-hosts:  ## Docker engine and the Debian 12 systemd host image, installed/built once
+	@tools/ensure-docker.sh
+	@tools/build-image.sh
+
+unit: venv  ## Unit tests of the plugins (pytest + hypothesis)
+	pytest
+
+lint: venv  ## yamllint, ansible-lint (production profile), filter docs, collection build
+	yamllint --strict .
+	ansible-lint
+	tools/check-docs.sh
+	ansible-galaxy collection build --force --output-path .cache/build >/dev/null
+	@echo "lint: collection builds: $$(ls .cache/build/*.tar.gz)"
+
+molecule: venv bench-hosts  ## Every molecule scenario (create, converge, idempotence, verify, destroy)
+	tools/run-scenarios.sh $(SCENARIOS)
+
+test: unit lint molecule  ## Everything CI runs
+
+demo: venv bench-hosts  ## The reference topology as local Docker hosts, deployed with site.yml
+	tools/demo.sh up $(INVENTORY)
+
+demo-down: venv  ## Remove the demo hosts
+	tools/demo.sh down $(INVENTORY)
+
+plan: venv  ## Print what site.yml would put on each host of INVENTORY (changes nothing)
+	ansible-playbook -i $(INVENTORY) plan.yml
+
+build: venv  ## Build the collection tarball into .cache/build
+	ansible-galaxy collection build --force --output-path .cache/build

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Make a Docker engine answer on this machine: install Debian's docker.io and debootstrap when
+# absent, start dockerd when nothing answers. Reuses whatever is already there.
+set -euo pipefail
+
+if ! command -v dockerd >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>&1; then
+  echo "==> installing docker.io and debootstrap from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq docker.io debootstrap >/dev/null
+fi
+
+if docker info >/dev/null 2>&1; then
+  exit 0
+fi
+
+# No systemd on the machine itself: start the engine directly (TEST-HOSTS.md, section 1).
+echo "==> starting dockerd"
+mkdir -p /var/log
+nohup dockerd >/var/log/dockerd.log 2>&1 &
+for _ in $(seq 1 60); do
+  docker info >/dev/null 2>&1 && exit 0
+  sleep 1
+done
+echo "dockerd did not answer within 60 s; see /var/log/dockerd.log" >&2
+tail -n 20 /var/log/dockerd.log >&2 || true
+exit 1
