@@ -1,0 +1,278 @@
+"""The cluster plan: every host's services, memory budget and settings, and cluster-wide totals.
+
+Pure Python over plain mappings (no Ansible imports, no I/O). The filter
+django_deploy.stack.cluster_plan only hands it hostvars and groups; roles read their own host's
+entry and playbooks/plan.yml prints the whole plan, so both see the same numbers by
+construction. The per-host maths is in tuning.py; this module adds what needs the whole
+inventory (tuning.md 8.2-8.4): PostgreSQL max_connections from every app server and Celery
+child that can connect, settings that must match across the database group, memcached's client
+connections, HAProxy's per-server limits.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from ansible_collections.django_deploy.stack.plugins.module_utils import tuning
+from ansible_collections.django_deploy.stack.plugins.module_utils.tuning import check_int, check_choice
+
+# pg_cluster_settings reserve (tuning.md 8.2): PostgreSQL's superuser_reserved_connections
+# default, plus connections for manage.py migrate/shell, backups and monitoring.
+PG_SUPERUSER_RESERVED = 3
+PG_ADMIN_CONNECTIONS = 10
+PG_MIN_MAX_CONNECTIONS = 25  # timescaledb-tune's floor: Patroni rejects fewer (tuning.md 1.2)
+
+
+def pg_connections_needed(web_concurrency: int, celery_concurrency: int = 0, celery_beat: int = 0) -> int:
+    """Connections the applications can hold: one per app-server thread, Celery child and beat."""
+    check_int("web_concurrency", web_concurrency, 0)
+    check_int("celery_concurrency", celery_concurrency, 0)
+    check_int("celery_beat", celery_beat, 0)
+    return web_concurrency + celery_concurrency + celery_beat
+
+
+def pg_cluster_settings(db_cpus: list[int], web_concurrency: int, celery_concurrency: int = 0,
+                        celery_beat: int = 0, max_connections: int | None = None) -> dict[str, str]:
+    """Settings that every node of the database group must share (tuning.md 1.1 hot-standby rule, 1.4, 8.2, 8.3).
+
+    db_cpus lists the vCPUs of the primary and every replica. A standby refuses to start when
+    max_connections, max_worker_processes, max_wal_senders, max_locks_per_transaction or
+    max_prepared_transactions is lower than the primary's, so these are computed once, over the
+    whole group, and merged over each host's pg_tune result. The replication settings that the
+    primary and the standbys need are here too, because they must agree as well.
+    """
+    if isinstance(db_cpus, (str, bytes)) or not isinstance(db_cpus, Iterable):
+        raise TypeError(f"db_cpus must be a list of vCPU counts, got {type(db_cpus).__name__}")
+    cpus = [check_int("db_cpus", value) for value in db_cpus]
+    if not cpus:
+        raise ValueError("db_cpus must list at least one database host")
+    needed = pg_connections_needed(web_concurrency, celery_concurrency, celery_beat)
+    if max_connections is None:
+        max_connections = max(PG_MIN_MAX_CONNECTIONS, needed + PG_ADMIN_CONNECTIONS + PG_SUPERUSER_RESERVED)
+    check_int("max_connections", max_connections, PG_SUPERUSER_RESERVED + 1)
+    standbys = len(cpus) - 1
+    # Two WAL senders per standby (stream + a pg_basebackup -X stream while re-seeding it) plus
+    # two spare; never below PostgreSQL's default of 10 (tuning.md 1.4).
+    senders = max(10, 2 * standbys + 2)
+    return {
+        "max_connections": str(max_connections),
+        "superuser_reserved_connections": str(PG_SUPERUSER_RESERVED),
+        # The largest host's PGTune value, never below PostgreSQL's default 8 (PGTune leaves
+        # the default on hosts with < 4 CPUs), so no standby is ever below its primary.
+        "max_worker_processes": str(max(8, *cpus)),
+        "max_wal_senders": str(senders),
+        "max_replication_slots": str(senders),
+        "max_locks_per_transaction": "64",  # PostgreSQL's default, written so all nodes agree
+        "max_prepared_transactions": "0",  # Django does not use two-phase commit
+        "wal_level": "replica",
+        "hot_standby": "on",
+        # Safety net for a standby without a slot, and a bound on what a dead slot may keep so
+        # it is invalidated instead of filling the disk (= PGTune's web max_wal_size).
+        "wal_keep_size": "1GB",
+        "max_slot_wal_keep_size": "4GB",
+        # pg_rewind (promote.yml re-attaching an old primary) needs hint bits in the WAL.
+        "wal_log_hints": "on",
+    }
+
+
+# Public variables a user may set in the inventory to override a derived value (the roles'
+# variables of the same names). Integers unless listed in _CHOICE_VARS or handled below.
+INT_VARS = (
+    "gunicorn_workers", "gunicorn_threads", "gunicorn_worker_memory_mb", "mod_wsgi_processes",
+    "mod_wsgi_threads", "memcached_memory_mb", "memcached_max_connections", "memcached_threads",
+    "celery_concurrency", "haproxy_maxconn", "nginx_worker_processes", "nginx_worker_connections",
+    "postgresql_max_connections", "postgresql_version",
+)
+_CHOICE_VARS = {
+    "django_app_server": tuning.APP_SERVERS,
+    "mod_wsgi_mpm": tuning.APACHE_MPMS,
+    "postgresql_storage": tuning.STORAGE_TYPES,
+}
+_DEFAULTS = {"django_app_server": "gunicorn", "mod_wsgi_mpm": "event", "postgresql_storage": "ssd",
+             "postgresql_version": 15}  # PostgreSQL 15: Debian 12's
+OVERRIDE_VARS = INT_VARS + tuple(_CHOICE_VARS) + (
+    "rabbitmq_vm_memory_high_watermark", "rabbitmq_disk_free_limit", "postgresql_settings")
+SIZE_VARS = ("django_deploy_host_memory_mb", "django_deploy_host_cpus")
+MEMCACHED_POOL_SIZE = 4  # pymemcache max_pool_size in Django's documented OPTIONS (tuning.md 6)
+
+
+def _overrides(host: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Validated overrides with defaults filled in; errors name the host and the variable."""
+    if not isinstance(given, Mapping):
+        raise TypeError(f"host {host}: overrides must be a mapping, got {type(given).__name__}")
+    values = dict(_DEFAULTS)
+    for name, value in given.items():
+        if name not in OVERRIDE_VARS:
+            continue
+        label = f"host {host}: {name}"
+        if name in INT_VARS:
+            value = check_int(label, tuning.coerce_int(label, value), 10 if name == "postgresql_version" else 1)
+        elif name in _CHOICE_VARS:
+            check_choice(label, value, _CHOICE_VARS[name])
+        elif name == "postgresql_settings" and not isinstance(value, Mapping):
+            raise TypeError(f"{label} must be a mapping of PostgreSQL settings, got {type(value).__name__}")
+        values[name] = value
+    return values
+
+
+def hosts_from_inventory(hostvars: Mapping[str, Mapping[str, Any]],
+                         groups: Mapping[str, Iterable[str]]) -> dict[str, dict[str, Any]]:
+    """cluster_plan's input from Ansible's hostvars and groups: only hosts in our groups.
+
+    Size: django_deploy_host_memory_mb / django_deploy_host_cpus when set (containers see the
+    whole machine's RAM), else the gathered facts memtotal_mb / processor_vcpus.
+    """
+    member_of: dict[str, list[str]] = {}
+    for group in sorted(tuning.GROUP_SERVICES):
+        for host in groups.get(group) or ():
+            member_of.setdefault(host, []).append(group)
+    hosts = {}
+    for host in sorted(member_of):
+        hvars = hostvars[host]
+        facts = hvars["ansible_facts"] if "ansible_facts" in hvars else {}
+        size = {}
+        for var, fact, key in zip(SIZE_VARS, ("memtotal_mb", "processor_vcpus"), ("memory_mb", "cpus")):
+            value = hvars[var] if var in hvars else facts.get(fact)
+            if value is None:
+                raise ValueError(
+                    f"host {host}: its RAM and CPU count are unknown; gather its facts "
+                    f"(ansible.builtin.setup) or set django_deploy_host_memory_mb and "
+                    f"django_deploy_host_cpus for it in the inventory")
+            size[key] = tuning.coerce_int(f"host {host}: {var if var in hvars else fact}", value)
+        overrides = {var: hvars[var] for var in OVERRIDE_VARS if var in hvars}
+        hosts[host] = {**size, "groups": member_of[host], "overrides": overrides}
+    return hosts
+
+
+def _with_host(host: str, func: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call a sizing function; prefix any error with the host it was computing for."""
+    try:
+        return func(*args, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"host {host}: {exc}") from exc
+
+
+def _host_entry(host: str, spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """First pass: what a host needs only its own size for. Returns (entry, overrides)."""
+    if not isinstance(spec, Mapping):
+        raise TypeError(f"host {host}: expected a mapping with memory_mb, cpus, groups, overrides")
+    memory = check_int(f"host {host}: memory_mb", spec.get("memory_mb"), tuning.MIN_HOST_MEMORY_MB)
+    cpus = check_int(f"host {host}: cpus", spec.get("cpus"))
+    ov = _overrides(host, spec.get("overrides") or {})
+    services = _with_host(host, tuning.host_services, spec.get("groups") or [], ov["django_app_server"])
+    budget = _with_host(host, tuning.host_budget, memory, services)
+    entry: dict[str, Any] = {"services": services, "memory_mb": memory, "cpus": cpus, "budget_mb": budget}
+    if "gunicorn" in services:
+        entry["gunicorn"] = _with_host(
+            host, tuning.gunicorn_workers, budget["gunicorn"], cpus,
+            worker_memory_mb=ov.get("gunicorn_worker_memory_mb", tuning.GUNICORN_WORKER_MEMORY_MB),
+            workers=ov.get("gunicorn_workers"), threads=ov.get("gunicorn_threads"))
+    if "mod_wsgi" in services:
+        daemon = _with_host(host, tuning.mod_wsgi_daemon, budget["mod_wsgi"], cpus,
+                            processes=ov.get("mod_wsgi_processes"), threads=ov.get("mod_wsgi_threads"))
+        entry["mod_wsgi"] = daemon
+        # Apache's children get what the daemon processes leave of the share.
+        children_mb = max(1, budget["mod_wsgi"] - daemon["processes"] * daemon["process_memory_mb"])
+        entry["apache_mpm"] = _with_host(host, tuning.apache_mpm, ov["mod_wsgi_mpm"], daemon["processes"],
+                                         daemon["threads"], memory_mb=children_mb)
+    if "nginx" in services:
+        entry["nginx"] = _with_host(host, tuning.nginx_workers, budget["nginx"], cpus,
+                                    worker_processes=ov.get("nginx_worker_processes"),
+                                    worker_connections=ov.get("nginx_worker_connections"))
+    if "celery_worker" in services:
+        concurrency = ov.get("celery_concurrency") or _with_host(
+            host, tuning.celery_concurrency, budget["celery_worker"], cpus)
+        entry["celery"] = {"concurrency": concurrency}
+    return entry, ov
+
+
+def _app_concurrency(entry: Mapping[str, Any]) -> tuple[int, int]:
+    """(requests at once, memcached client connections) of one web host's app server."""
+    for key, procs in (("gunicorn", "workers"), ("mod_wsgi", "processes")):
+        if key in entry:
+            app = entry[key]
+            return app["concurrency"], app[procs] * min(app["threads"], MEMCACHED_POOL_SIZE)
+    return 0, 0
+
+
+def cluster_plan(hosts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The plan for {host: {'memory_mb', 'cpus', 'groups', 'overrides'}} (see module docstring)."""
+    if not isinstance(hosts, Mapping):
+        raise TypeError(f"hosts must be a mapping of host name to size and groups, got {type(hosts).__name__}")
+    entries: dict[str, dict[str, Any]] = {}
+    overrides: dict[str, dict[str, Any]] = {}
+    for host in sorted(hosts):
+        entries[host], overrides[host] = _host_entry(host, hosts[host])
+    for group, service in (("db_primary", None), ("celery_beat", "celery_beat")):
+        members = [h for h in entries if group in (hosts[h].get("groups") or [])]
+        if len(members) > 1:
+            raise ValueError(f"{group} has {len(members)} hosts ({', '.join(members)}); it takes exactly one")
+    web = {h: _app_concurrency(e) for h, e in entries.items() if "nginx" in e["services"]}
+    web_concurrency = sum(conc for conc, _ in web.values())
+    celery = sum(e["celery"]["concurrency"] for e in entries.values() if "celery" in e)
+    beat = sum(1 for e in entries.values() if "celery_beat" in e["services"])
+    cache_clients = sum(conns for _, conns in web.values()) + celery + beat
+    servers = {h: conc for h, (conc, _) in web.items() if conc}
+    for host, entry in entries.items():
+        ov, budget, services = overrides[host], entry["budget_mb"], entry["services"]
+        if "memcached" in services:
+            cache = _with_host(host, tuning.memcached_settings, budget["memcached"], entry["cpus"],
+                               client_connections=cache_clients, dedicated=services == ["memcached"])
+            for key in ("memory_mb", "max_connections", "threads"):
+                cache[key] = ov.get(f"memcached_{key}", cache[key])
+            entry["memcached"] = cache
+        if "haproxy" in services:
+            entry["haproxy"] = _with_host(host, tuning.haproxy_maxconn, budget["haproxy"], servers,
+                                          maxconn=ov.get("haproxy_maxconn"))
+        if "rabbitmq" in services:
+            entry["rabbitmq"] = _with_host(
+                host, tuning.rabbitmq_memory, budget["rabbitmq"], total_memory_mb=entry["memory_mb"],
+                dedicated=services == ["rabbitmq"], watermark=ov.get("rabbitmq_vm_memory_high_watermark"),
+                disk_free_limit=ov.get("rabbitmq_disk_free_limit"))
+    needed = pg_connections_needed(web_concurrency, celery, beat)
+    max_connections = _plan_postgresql(entries, overrides, web_concurrency, celery, beat)
+    totals = {
+        "web_concurrency": web_concurrency,
+        "celery_concurrency": celery,
+        "celery_beat": beat,
+        "db_connections_needed": needed,
+        "max_connections": max_connections,
+        "db_superuser_reserved": PG_SUPERUSER_RESERVED,
+        "db_connections_ok": max_connections is None or needed <= max_connections - PG_SUPERUSER_RESERVED,
+        "memcached_client_connections": cache_clients,
+    }
+    return {"hosts": entries, "totals": totals}
+
+
+def _plan_postgresql(entries: dict[str, dict[str, Any]], overrides: dict[str, dict[str, Any]],
+                     web_concurrency: int, celery: int, beat: int) -> int | None:
+    """pg_tune on each database host's memory, merged with the cluster-wide settings and the
+    user's postgresql_settings; returns the smallest max_connections in force (None: no DB)."""
+    db_hosts = [h for h, e in entries.items() if "postgresql" in e["services"]]
+    if not db_hosts:
+        return None
+    versions = {overrides[h]["postgresql_version"] for h in db_hosts}
+    if len(versions) > 1:
+        raise ValueError(f"postgresql_version differs across the database hosts ({sorted(versions)}); "
+                         "streaming replication needs one major version")
+    wanted = [overrides[h]["postgresql_max_connections"] for h in db_hosts
+              if "postgresql_max_connections" in overrides[h]]
+    cluster = pg_cluster_settings([entries[h]["cpus"] for h in db_hosts], web_concurrency, celery, beat,
+                                  max_connections=max(wanted) if wanted else None)
+    in_force = []
+    for host in db_hosts:
+        entry, ov = entries[host], overrides[host]
+        # PGTune models a whole machine (its effective_cache_size is the OS page cache), so a
+        # dedicated host passes its whole RAM; a shared host passes PostgreSQL's share, as Zulip
+        # ran pgtune with half the RAM (tuning.md 1.3).
+        memory = entry["memory_mb"] if entry["services"] == ["postgresql"] else entry["budget_mb"]["postgresql"]
+        settings = _with_host(host, tuning.pg_tune, memory, entry["cpus"],
+                              max_connections=int(cluster["max_connections"]),
+                              pg_version=ov["postgresql_version"], storage=ov["postgresql_storage"])
+        settings.update(cluster)
+        settings.update(ov.get("postgresql_settings") or {})
+        entry["postgresql"] = settings
+        value = str(settings.get("max_connections", ""))
+        if value.isdigit():
+            in_force.append(int(value))
+    return min(in_force) if in_force else None
