@@ -14,7 +14,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 export NO_COLOR ?= 1
 
-.PHONY: help venv bench-hosts unit lint molecule test demo demo-down plan build
+.PHONY: help venv docker-hosts unit lint molecule test demo demo-down plan build bench
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ $(VENV)/.installed: requirements.txt
 
 venv: $(VENV)/.installed  ## Create the controller virtualenv once (pinned requirements.txt)
 
-bench-hosts:  ## Docker engine and the Debian 12 systemd host image, installed/built once
+docker-hosts:  ## Docker engine and the Debian 12 systemd host image, installed/built once
 	@tools/ensure-docker.sh
 	@tools/build-image.sh
 
@@ -41,16 +41,19 @@ lint: venv  ## yamllint, ansible-lint (production profile), filter docs, collect
 	ansible-galaxy collection build --force --output-path .cache/build >/dev/null
 	@echo "lint: collection builds: $$(ls .cache/build/*.tar.gz)"
 
-molecule: venv bench-hosts  ## Every molecule scenario (create, converge, idempotence, verify, destroy)
+molecule: venv docker-hosts  ## Every molecule scenario (create, converge, idempotence, verify, destroy)
 	tools/run-scenarios.sh $(SCENARIOS)
 
 test: unit lint molecule  ## Everything CI runs
 
-demo: venv bench-hosts  ## The reference topology as local Docker hosts, deployed with site.yml
+demo: venv docker-hosts  ## The reference topology as local Docker hosts, deployed with site.yml
 	tools/demo.sh up $(INVENTORY)
 
 demo-down: venv  ## Remove the demo hosts
 	tools/demo.sh down $(INVENTORY)
+
+bench: venv docker-hosts  ## Deploy-speed benchmark on the demo topology (written to bench/results/)
+	tools/bench.sh $(INVENTORY)
 
 plan: venv  ## Print what site.yml would put on each host of INVENTORY (changes nothing)
 	ansible-playbook -i $(INVENTORY) plan.yml

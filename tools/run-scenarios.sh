@@ -5,15 +5,19 @@ set -uo pipefail
 mkdir -p .cache/molecule
 declare -a rows
 failed=0
+passed_count=0
+failed_count=0
 for scenario in "$@"; do
   log=".cache/molecule/$scenario.log"
   echo "==> molecule test -s $scenario (log: $log)"
   start=$(date +%s)
   if molecule test -s "$scenario" >"$log" 2>&1; then
     status=passed
+    passed_count=$((passed_count + 1))
   else
     status=FAILED
     failed=1
+    failed_count=$((failed_count + 1))
     tail -n 80 "$log"
   fi
   seconds=$(( $(date +%s) - start ))
@@ -25,4 +29,5 @@ done
 echo
 echo "molecule scenario wall times:"
 printf '  %s\n' "${rows[@]}"
+echo "scenarios: $passed_count passed, $failed_count failed"
 exit "$failed"
