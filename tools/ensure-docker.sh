@@ -10,6 +10,12 @@ if ! command -v dockerd >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2
   apt-get install -y -qq docker.io debootstrap >/dev/null
 fi
 
+# Every systemd container takes inotify instances from the machine's shared pool; the default
+# of 128 runs out at about twenty containers and their systemd then hangs at boot.
+if [ "$(sysctl -n fs.inotify.max_user_instances 2>/dev/null || echo 0)" -lt 1024 ]; then
+  sysctl -q -w fs.inotify.max_user_instances=1024 || echo "warning: could not raise fs.inotify.max_user_instances" >&2
+fi
+
 if docker info >/dev/null 2>&1; then
   exit 0
 fi

@@ -1,0 +1,16 @@
+"""Celery tasks of the demo. Without Celery installed, count_words is a plain function."""
+try:
+    from celery import shared_task
+except ImportError:  # pragma: no cover - Celery is optional
+    def shared_task(func):
+        return func
+
+from .models import Note
+
+
+@shared_task
+def count_words(note_id):
+    """Count a note's words and store them: a write, so the router sends it to the primary."""
+    note = Note.objects.get(pk=note_id)
+    Note.objects.filter(pk=note_id).update(words=len(note.text.split()))
+    return note_id
