@@ -7,7 +7,9 @@ SHELL := /bin/bash
 VENV := .venv
 PYTHON ?= python3
 INVENTORY ?= inventories/local
-SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+# Scenarios listed in molecule/QUARANTINE (with the reason) are left out until fixed.
+QUARANTINED := $(shell sed -n 's/^\([a-z_]*\):.*/\1/p' molecule/QUARANTINE 2>/dev/null)
+SCENARIOS ?= $(filter-out $(QUARANTINED),$(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))))
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 0
@@ -42,6 +44,7 @@ lint: venv  ## yamllint, ansible-lint (production profile), filter docs, collect
 	@echo "lint: collection builds: $$(ls .cache/build/*.tar.gz)"
 
 molecule: venv docker-hosts  ## Every molecule scenario (create, converge, idempotence, verify, destroy)
+	@grep -v '^#' molecule/QUARANTINE 2>/dev/null | sed 's/^/quarantined (not run): /' || true
 	tools/run-scenarios.sh $(SCENARIOS)
 
 test: unit lint molecule  ## Everything CI runs
