@@ -4,7 +4,7 @@ Pure Python over plain mappings (no Ansible imports, no I/O). The filter
 django_deploy.stack.cluster_plan only hands it hostvars and groups; roles read their own host's
 entry and playbooks/plan.yml prints the whole plan, so both see the same numbers by
 construction. The per-host maths is in tuning.py; this module adds what needs the whole
-inventory (tuning.md 8.2-8.4): PostgreSQL max_connections from every app server and Celery
+inventory (tuning.md 8.2-8.4; docs/sizing-sources.md names the sources): PostgreSQL max_connections from every app server and Celery
 child that can connect, settings that must match across the database group, memcached's client
 connections, HAProxy's per-server limits.
 """

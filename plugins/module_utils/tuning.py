@@ -3,7 +3,8 @@
 Pure functions over plain values: no Ansible imports, no I/O. Bad input raises TypeError or
 ValueError with a message that names the argument, so the filter wrappers in
 plugins/filter/tuning.py can turn it into an AnsibleFilterError. Every formula names its source
-in ../shared/research/tuning.md (sections given as "tuning.md 1.1" and so on).
+as a section of the research notes ("tuning.md 1.1" and so on); docs/sizing-sources.md maps
+each section to the upstream sources.
 """
 
 from __future__ import annotations
