@@ -50,8 +50,9 @@ def eventually(check, timeout=10.0, interval=0.5):
 def playbook(inventory):
     """Run a playbook against the scenario's inventory (plus extra sources), as molecule does."""
 
-    def run(path, *args, extra_inventories=()):
-        cmd = ["ansible-playbook", "-i", inventory]
+    def run(path, *args, extra_inventories=(), inventory_override=False):
+        """inventory_override: args carry their own -i, used instead of the scenario's inventory."""
+        cmd = ["ansible-playbook"] + ([] if inventory_override else ["-i", inventory])
         for extra in extra_inventories:
             cmd += ["-i", str(extra)]
         cmd += [str(path), *args]

@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import ROOT, SCENARIO, eventually, sql, value
 
@@ -258,3 +261,47 @@ def test_promote_db2(hosts, playbook):
     assert value(db2, "SELECT slot_name, active FROM pg_replication_slots") == "replica_db3|t"
     # Exactly one primary: db1 is down, db3 is in recovery.
     assert value(db3, "SELECT pg_is_in_recovery()") == "t"
+
+
+# --- 5. reseed.yml ---------------------------------------------------------------------------
+
+RESEED = ROOT / "playbooks" / "reseed.yml"
+
+
+@pytest.fixture(scope="module")
+def promoted_inventory(inventory, tmp_path_factory):
+    """The inventory as the user edits it after promote.yml: db2 the primary, db1 and db3 replicas."""
+    source = Path(inventory)
+    target = tmp_path_factory.mktemp("after-promotion")
+    shutil.copytree(source / "group_vars", target / "group_vars")
+    shutil.copy(source / "containers.yml", target / "containers.yml")
+    groups = yaml.safe_load((source / "ansible_inventory.yml").read_text())
+    every_host = {**groups["all"]["hosts"]}
+    groups["db_primary"]["hosts"] = {"db2": every_host["db2"]}
+    groups["db_replicas"]["hosts"] = {"db1": every_host["db1"], "db3": every_host["db3"]}
+    groups.pop("spare_db")
+    (target / "ansible_inventory.yml").write_text(yaml.safe_dump(groups))
+    return target
+
+
+def test_reseed_refuses_the_primary(playbook, promoted_inventory):
+    refused = playbook(RESEED, "-i", str(promoted_inventory), "-e", "reseed_host=db2", inventory_override=True)
+    assert refused.returncode != 0
+    assert "reseed: set reseed_host to a host of db_replicas" in refused.stdout, refused.stdout[-3000:]
+
+
+def test_reseed_makes_the_old_primary_a_standby_of_db2(hosts, playbook, promoted_inventory):
+    db1, db2 = hosts["db1"], hosts["db2"]
+    marker = value(db2, "SELECT max(marker) FROM replication_probe", db="demo")
+    reseeded = playbook(RESEED, "-i", str(promoted_inventory), "-e", "reseed_host=db1", inventory_override=True)
+    assert reseeded.returncode == 0, reseeded.stdout[-4000:]
+    # The old data directory is kept aside, the unit unmasked, the host streams from db2.
+    kept = db1.check_output("ls -d /var/lib/postgresql/15/main.pre-reseed-*").split()
+    assert len(kept) == 1 and db1.file(f"{kept[0]}/PG_VERSION").exists
+    assert db1.run("systemctl is-enabled postgresql@15-main").stdout.strip() == "enabled"
+    assert value(db1, "SELECT pg_is_in_recovery()") == "t"
+    receiver = value(db1, "SELECT status, sender_host, slot_name FROM pg_stat_wal_receiver")
+    assert receiver == f"streaming|{address(db2)}|replica_db1"
+    assert value(db1, f"SELECT count(*) FROM replication_probe WHERE marker = '{marker}'", db="demo") == "1"
+    assert value(db2, "SELECT application_name, state FROM pg_stat_replication ORDER BY 1").splitlines() == \
+        ["db1|streaming", "db3|streaming"]
