@@ -55,8 +55,9 @@ demo: venv docker-hosts  ## The reference topology as local Docker hosts, deploy
 demo-down: venv  ## Remove the demo hosts
 	tools/demo.sh down $(INVENTORY)
 
-bench: venv docker-hosts  ## Deploy-speed benchmark on the demo topology (written to bench/results/)
+bench: venv docker-hosts  ## Deploy speed (demo topology) and tuned-vs-stock throughput, written to bench/results/
 	tools/bench.sh $(INVENTORY)
+	tools/bench-throughput.sh
 
 plan: venv  ## Print what site.yml would put on each host of INVENTORY (changes nothing)
 	ansible-playbook -i $(INVENTORY) plan.yml
