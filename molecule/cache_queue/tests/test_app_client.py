@@ -44,10 +44,10 @@ def amqp(host, broker, vhost, user, password, action, queue, body=""):
                                         AMQP, broker, vhost, user, password, action, queue, body))
 
 
-def test_app_publishes_and_consumes_on_its_vhost(host, app_password, get_host):
+def test_app_publishes_and_consumes_on_its_vhost(host, app_password, hosts):
     assert amqp(host, "mq2", "demo", "demo", app_password, "publish", "probe", "hello") == {"published": "hello"}
     assert amqp(host, "mq3", "demo", "demo", app_password, "get", "probe") == {"got": ["hello"]}
-    queues = get_host("mq1").check_output("rabbitmqctl -q list_queues -p demo name type --formatter json")
+    queues = hosts["mq1"].check_output("rabbitmqctl -q list_queues -p demo name type --formatter json")
     assert {"name": "probe", "type": "quorum"} in json.loads(queues)
 
 
@@ -60,8 +60,8 @@ def test_guest_cannot_log_in(host):
     assert "refused" in amqp(host, "mq1", "/", "guest", "guest", "get", "probe")
 
 
-def test_queue_survives_losing_mq1(host, app_password, get_host):
-    mq1 = get_host("mq1")
+def test_queue_survives_losing_mq1(host, app_password, hosts):
+    mq1 = hosts["mq1"]
     assert amqp(host, "mq1", "demo", "demo", app_password, "publish", "failover", "before") == {"published": "before"}
     mq1.check_output("systemctl stop rabbitmq-server")
     try:

@@ -58,8 +58,8 @@ def test_stats_show_the_planned_sizing(host, cluster_plan):
     assert int(live["threads"]) == planned["threads"]
 
 
-def test_app_host_reaches_it_over_tcp_not_udp(get_host):
-    client = get_host("client1")
+def test_app_host_reaches_it_over_tcp_not_udp(hosts):
+    client = hosts["client1"]
     assert "limit_maxbytes" in stats(client, "cache1")
     assert client.check_output("python3 -c %s cache1", UDP_PROBE).startswith("no reply")
 

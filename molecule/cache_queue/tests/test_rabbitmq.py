@@ -72,10 +72,10 @@ def test_open_file_limit_is_raised(host):
     assert int(ctl(host, "eval", "erlang:system_info(port_limit).")) >= 100000
 
 
-def test_erlang_cookie_is_private_and_shared(host, get_host):
+def test_erlang_cookie_is_private_and_shared(host, hosts):
     cookie = host.file("/var/lib/rabbitmq/.erlang.cookie")
     assert (cookie.user, cookie.group, cookie.mode) == ("rabbitmq", "rabbitmq", 0o400)
-    digests = {hashlib.sha256(get_host(n).file("/var/lib/rabbitmq/.erlang.cookie").content).hexdigest()
+    digests = {hashlib.sha256(hosts[n].file("/var/lib/rabbitmq/.erlang.cookie").content).hexdigest()
                for n in ("mq1", "mq2", "mq3")}
     assert len(digests) == 1
 

@@ -3,7 +3,7 @@ import re
 import time
 
 import pytest
-from conftest import BEAT_UNIT, HOSTS, WORKER_UNIT, WORKERS
+from conftest import BEAT_UNIT, WORKER_UNIT, WORKERS
 
 testinfra_hosts = ["web1"]
 
@@ -18,7 +18,7 @@ def journal(host, unit: str, since: float, until: float | None = None) -> str:
     return host.check_output(f"journalctl -q -o cat -u {unit} {window}")
 
 
-def test_task_sent_from_web1_is_executed_by_a_worker(shell, get_host):
+def test_task_sent_from_web1_is_executed_by_a_worker(shell, hosts):
     start = time.time()
     pk, task_id = shell("web1", SEND.format(text="one two three four")).split()
     for _ in range(60):
@@ -28,21 +28,21 @@ def test_task_sent_from_web1_is_executed_by_a_worker(shell, get_host):
     assert shell("web1", WORDS.format(pk=pk)) == "4", "the worker stored the word count"
     ran_on = [name for name in WORKERS
               if re.search(rf"Task notes\.tasks\.count_words\[{task_id}\] succeeded",
-                           journal(get_host(name), WORKER_UNIT, start - 5))]
+                           journal(hosts[name], WORKER_UNIT, start - 5))]
     assert len(ran_on) == 1, f"executed exactly once, by a worker: {ran_on}"
 
 
-def test_exactly_one_beat_across_all_hosts(get_host):
-    beats = {name: int(get_host(name).run("pgrep -c -f '[c]elery -A demo beat'").stdout.strip() or 0)
-             for name in HOSTS}
-    assert beats == {name: int(name == "worker1") for name in HOSTS}
-    assert get_host("worker1").service(BEAT_UNIT).is_running
-    assert not get_host("worker2").file(f"/etc/systemd/system/{BEAT_UNIT}").exists
+def test_exactly_one_beat_across_all_hosts(hosts):
+    beats = {name: int(hosts[name].run("pgrep -c -f '[c]elery -A demo beat'").stdout.strip() or 0)
+             for name in hosts}
+    assert beats == {name: int(name == "worker1") for name in hosts}
+    assert hosts["worker1"].service(BEAT_UNIT).is_running
+    assert not hosts["worker2"].file(f"/etc/systemd/system/{BEAT_UNIT}").exists
 
 
-def test_no_worker_runs_with_beat_embedded(get_host):
-    for name in HOSTS:
-        host = get_host(name)
+def test_no_worker_runs_with_beat_embedded(hosts):
+    for name in hosts:
+        host = hosts[name]
         for args in host.check_output("ps -eo args --no-headers").splitlines():
             if "celery" in args and " worker" in args:
                 assert not re.search(r"\s(-B|--beat)(\s|$)", args), f"{name}: {args}"
@@ -50,7 +50,7 @@ def test_no_worker_runs_with_beat_embedded(get_host):
         assert not re.search(r"\s(-B|--beat)(\s|$)", units), name
 
 
-def test_periodic_task_fires_once_per_interval(shell, get_host):
+def test_periodic_task_fires_once_per_interval(shell, hosts):
     # The schedule (molecule.yml) counts the words of note 1 every 5 s: make sure it exists.
     shell("web1", "from notes.models import Note; Note.objects.get_or_create(pk=1, defaults={'text': 'beat probe'})")
     time.sleep(6)
@@ -58,15 +58,15 @@ def test_periodic_task_fires_once_per_interval(shell, get_host):
     time.sleep(30)
     end = time.time()
     runs = sum(len(re.findall(r"Task notes\.tasks\.count_words\[[0-9a-f-]+\] succeeded in [0-9.e-]+s: 1$",
-                              journal(get_host(name), WORKER_UNIT, start, end), re.MULTILINE))
+                              journal(hosts[name], WORKER_UNIT, start, end), re.MULTILINE))
                for name in WORKERS)
     # 30 s / 5 s = 6 intervals; two beats (or one per worker host) would give about 12.
     assert 5 <= runs <= 7, runs
 
 
 @pytest.mark.parametrize("name", WORKERS)
-def test_worker_runs_as_the_app_user_with_the_planned_concurrency(get_host, cluster_plan, name):
-    host = get_host(name)
+def test_worker_runs_as_the_app_user_with_the_planned_concurrency(hosts, cluster_plan, name):
+    host = hosts[name]
     concurrency = cluster_plan["hosts"][name]["celery"]["concurrency"]
     assert host.service(WORKER_UNIT).is_running and host.service(WORKER_UNIT).is_enabled
     main_pid = host.check_output(f"systemctl show -P MainPID {WORKER_UNIT}")
@@ -78,8 +78,8 @@ def test_worker_runs_as_the_app_user_with_the_planned_concurrency(get_host, clus
 
 
 @pytest.mark.parametrize("name", WORKERS)
-def test_worker_unit_is_sandboxed_and_stops_warm(get_host, name):
-    show = get_host(name).check_output(
+def test_worker_unit_is_sandboxed_and_stops_warm(hosts, name):
+    show = hosts[name].check_output(
         f"systemctl show -p NoNewPrivileges,PrivateTmp,ProtectSystem,KillSignal,KillMode,Restart,TimeoutStopUSec {WORKER_UNIT}")
     props = dict(line.split("=", 1) for line in show.splitlines())
     assert props["NoNewPrivileges"] == "yes" and props["PrivateTmp"] == "yes"
