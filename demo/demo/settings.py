@@ -50,5 +50,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
 }
 
+# Checks the deployed health endpoint runs besides its database check (each raises when unfit).
+DJANGO_DEPLOY_HEALTH_CHECKS = ["notes.health.check"]
+
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 CELERY_TASK_IGNORE_RESULT = True
