@@ -1,86 +1,80 @@
-"""Hosts of the webtier scenario by name, an HTTP client on db1, the cluster plan, a playbook runner."""
+"""Hosts of the webtier scenario by name, an HTTP client on db1, the cluster plan, a playbook
+runner (molecule/shared/scenario_testing.py), and the load generator (tools/loadgen.py) run on
+db1 against HAProxy."""
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
-import os
-import subprocess
+import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
-import testinfra
-import yaml
 
-SCENARIO = Path(__file__).resolve().parents[1]
-ROOT = SCENARIO.parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from scenario_testing import (  # noqa: E402,F401  (fixtures are registered by importing them here)
+    ROOT, cluster_plan, hosts, http_fixture, inventory, playbook)
+
 SITE = "demo.example.test"
-NAMES = ("lb1", "web1", "web2", "db1", "cache1")
+LOADGEN = "/usr/local/bin/django-deploy-loadgen"
+# What the drills measured (load generator counts, deploy times), printed at the end of the session.
+REPORT: list[str] = []
 
-# An HTTP request made from inside a host, printed as JSON (the hosts have python3, not curl).
-_CLIENT = r"""
-import http.cookiejar, json, sys, urllib.error, urllib.parse, urllib.request
-url, headers, data = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-opener = urllib.request.build_opener(NoRedirect)
-req = urllib.request.Request(url, headers=headers, data=data.encode() if data else None)
-try:
-    resp = opener.open(req, timeout=10)
-except urllib.error.HTTPError as err:
-    resp = err
-except Exception as err:
-    print(json.dumps({"error": type(err).__name__ + ": " + str(err)}))
-    sys.exit(0)
-body = resp.read()
-print(json.dumps({"status": resp.status, "headers": {k.lower(): v for k, v in resp.headers.items()},
-                  "body": body.decode("utf-8", "replace"), "length": len(body)}))
-"""
+
+def report(line):
+    print(line)
+    REPORT.append(line)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The drills' numbers, shown even without -s, so molecule's log keeps them."""
+    if REPORT:
+        terminalreporter.section("drills (loadgen failed = non-2xx/3xx + transport errors + slower than 5 s)")
+        for line in REPORT:
+            terminalreporter.write_line(line)
+
+
+http = http_fixture(client="db1")  # a client outside the web tier
 
 
 @pytest.fixture(scope="session")
-def inventory(request):
-    return request.config.option.ansible_inventory or os.environ["MOLECULE_INVENTORY_FILE"]
+def plan(cluster_plan):
+    """The plan of each host by name, computed by the collection's own code over the inventory."""
+    return cluster_plan["hosts"]
 
 
 @pytest.fixture(scope="session")
-def hosts(inventory):
-    return {n: testinfra.get_host(f"ansible://{n}", ansible_inventory=inventory) for n in NAMES}
+def loadgen(hosts, http):
+    """loadgen(name, min_requests=...): a context manager running tools/loadgen.py on db1 against
+    http://lb1/ (the page, which reads the database and the cache, and a static file) for as long
+    as its block runs and at least min_requests; it yields a dict filled, when the block ends,
+    with the counts, which are also printed (pytest -s and the molecule log show them)."""
+    client = hosts["db1"]
+    script = base64.b64encode((ROOT / "tools" / "loadgen.py").read_bytes()).decode()
+    client.check_output(f"echo {script} | base64 -d > {LOADGEN} && chmod 0755 {LOADGEN}")
+    page = http("http://lb1/", {"Host": SITE})
+    css = re.search(r'href="(/static/notes/site\.[0-9a-f]{12}\.css)"', page["body"]).group(1)
 
-
-@pytest.fixture(scope="session")
-def http(hosts):
-    """http(url, headers={}, data="") from db1, a client outside the web tier."""
-
-    def get(url, headers=None, data="", client="db1"):
-        cmd = hosts[client].run("python3 -c %s %s %s %s", _CLIENT, url, json.dumps(headers or {}), data)
-        assert cmd.rc == 0, cmd.stderr
-        return json.loads(cmd.stdout)
-
-    return get
-
-
-@pytest.fixture(scope="session")
-def plan():
-    """The cluster plan for this scenario's inventory, computed by the collection's own code."""
-    sys.path.insert(0, str(ROOT / "collections"))
-    from ansible_collections.django_deploy.stack.plugins.module_utils import plan as plan_module
-
-    config = yaml.safe_load((SCENARIO / "molecule.yml").read_text())
-    all_vars = config["provisioner"]["inventory"]["group_vars"]["all"]
-    spec = {
-        p["name"]: {"memory_mb": all_vars["django_deploy_host_memory_mb"], "cpus": all_vars["django_deploy_host_cpus"],
-                    "groups": p["groups"], "overrides": {}}
-        for p in config["platforms"]
-    }
-    return plan_module.cluster_plan(spec)["hosts"]
-
-
-@pytest.fixture(scope="session")
-def playbook(inventory):
-    def run(path, *args):
-        cmd = ["ansible-playbook", "-i", inventory, str(path), *args]
-        env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
-        return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=SCENARIO)
+    @contextlib.contextmanager
+    def run(name, min_requests=2000, rate=40, threads=6):
+        out, stop = f"/tmp/loadgen-{name}.json", f"/tmp/loadgen-{name}.stop"
+        client.check_output(f"rm -f {out} {stop}")
+        # A transient unit: it outlives this command, and systemd bounds it even if we do not stop it.
+        client.check_output(
+            f"systemd-run --unit=loadgen-{name} --collect -p RuntimeMaxSec=1800 {LOADGEN}"
+            f" --url http://lb1 --host {SITE} --path / --path {css} --threads {threads} --rate {rate}"
+            f" --timeout 5 --min-requests {min_requests} --max-seconds 1500 --stop-file {stop} --out {out}")
+        result = {}
+        try:
+            yield result
+        finally:
+            client.check_output(f"touch {stop}")
+            deadline = time.monotonic() + 1560
+            while not client.file(out).exists and time.monotonic() < deadline:
+                time.sleep(2)
+            result.update(json.loads(client.file(out).content_string))
+            report(f"loadgen {name}: {json.dumps(result, sort_keys=True)}")
 
     return run

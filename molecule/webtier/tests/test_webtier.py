@@ -146,27 +146,35 @@ def test_check_deploy_reports_no_errors(hosts):
     assert cmd.rc == 0, cmd.stderr
 
 
-def test_health_endpoint_checks_the_database(http):
+def test_health_endpoint_checks_the_database_and_names_the_release(http, hosts):
     answer = http("http://web1/healthz", {"Host": "localhost"})
     assert answer["status"] == 200 and answer["body"] == "ok\n"
+    current = hosts["web1"].file("/srv/demo/current").linked_to.rsplit("/", 1)[-1]
+    assert answer["headers"]["x-django-deploy-release"] == current
+    assert answer["headers"]["cache-control"] == "no-store"
 
 
 @pytest.mark.parametrize("name, role, path", [
     ("web1", "nginx", "/etc/nginx/nginx.conf"),
     ("lb1", "haproxy", "/etc/haproxy/haproxy.cfg"),
 ])
-def test_broken_setting_fails_before_the_reload_and_the_site_keeps_answering(hosts, http, playbook, name, role, path):
+def test_broken_setting_fails_before_the_reload_and_the_site_keeps_answering(hosts, http, playbook, loadgen,
+                                                                             name, role, path):
     host = hosts[name]
 
     def state():
-        return host.file(path).sha256sum, host.check_output(f"systemctl show -P MainPID {role}")
+        # The file, the master and its workers: a reload would replace the workers.
+        master = host.check_output(f"systemctl show -P MainPID {role}")
+        return host.file(path).sha256sum, master, sorted(host.check_output(f"pgrep -P {master}").split())
 
     before = state()
-    run = playbook("broken-config.yml", "-e", f"broken_host={name}", "-e", f"broken_role={role}")
+    with loadgen(f"broken-{role}", min_requests=200) as load:
+        run = playbook("broken-config.yml", "-e", f"broken_host={name}", "-e", f"broken_role={role}")
     assert run.returncode != 0
-    output = run.stdout + run.stderr
+    output = run.stdout
     assert "failed to validate" in output and "bogus" in output, output[-3000:]
     assert re.search(rf"{name} +: .*changed=0 .*failed=1", run.stdout), run.stdout[-1500:]
-    assert state() == before, "the file on disk and the running process are the old ones"
+    assert state() == before, "the file on disk and the running processes are the old ones: no reload happened"
     assert not host.file(path).contains("bogus")
+    assert load["total"] >= 200 and load["failed"] == 0, load
     assert {http(LB, {"Host": SITE})["status"] for _ in range(4)} == {200}

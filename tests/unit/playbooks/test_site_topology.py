@@ -29,13 +29,13 @@ def _inventory(groups: dict[str, list[str]], secrets: dict[str, str]) -> dict:
     }}
 
 
-def _run_site(tmp_path: Path, inventory: dict) -> subprocess.CompletedProcess:
+def _run_site(tmp_path: Path, inventory: dict, playbook_file: str = "site.yml") -> subprocess.CompletedProcess:
     path = tmp_path / "hosts.yml"
     path.write_text(yaml.safe_dump(inventory))
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
            "ANSIBLE_FACT_CACHING_CONNECTION": str(tmp_path / "facts")}
     playbook = Path(sys.executable).parent / "ansible-playbook"
-    return subprocess.run([str(playbook), "-i", str(path), "site.yml"], cwd=ROOT, env=env,
+    return subprocess.run([str(playbook), "-i", str(path), playbook_file], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
