@@ -1,0 +1,80 @@
+"""The cluster scenario's fixtures and helpers: the shared ones (molecule/shared/scenario_testing.py),
+an HTTP client inside db1, and the demo page and its form through lb1, as a visitor uses them."""
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from scenario_testing import (  # noqa: E402,F401  (fixtures are registered by importing them here)
+    ROOT, cluster_plan, eventually, hosts, http_fixture, inventory, playbook)
+
+SITE = "demo.example.test"
+LB = "http://lb1/"
+WEB = ("web1", "web2")
+HOST_NAMES = ("lb1", "web1", "web2", "db1", "db2", "cache1", "mq1", "worker1")
+SITE_PLAYBOOK = ROOT / "site.yml"
+WORKER_UNIT = "celery-demo-worker-default.service"
+# What a Celery run of notes.tasks.count_words logs when it is done (it returns the note's id).
+TASK_DONE = r"Task notes\.tasks\.count_words\[[0-9a-f-]+\] succeeded in [0-9.e-]+s: {pk}$"
+
+# db1 is outside the web tier: its requests to lb1 cross the network as a visitor's do.
+http = http_fixture(client="db1")
+
+
+def page(http, path: str = "", headers: dict | None = None, data: str = "") -> dict:
+    """The demo site through the load balancer, under the name it serves."""
+    return http(LB + path.lstrip("/"), {"Host": SITE, **(headers or {})}, data)
+
+
+def text(answer: dict, element_id: str) -> str:
+    """The text of the page's element with this id."""
+    match = re.search(rf'id="{element_id}">([^<]*)<', answer["body"])
+    assert match, f"no #{element_id} in the page: {answer}"
+    return match.group(1)
+
+
+def post_note(http, note: str) -> dict:
+    """Add a note with the page's form: a GET for the CSRF cookie and token, then the POST."""
+    form = page(http)
+    assert form.get("status") == 200, form
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form["body"]).group(1)
+    cookie = form["headers"]["set-cookie"].split(";")[0]
+    return page(http, headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+                data=f"csrfmiddlewaretoken={token}&text={note.replace(' ', '+')}")
+
+
+def sql(host, query: str, db: str = "demo") -> str:
+    """One query as the postgres superuser over the local socket; unaligned, tuples only."""
+    return host.check_output("runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -d %s -c %s", db, query)
+
+
+def note_is_counted(http, hosts, note: str, timeout: float = 90, post_for: float = 0) -> str:
+    """Post `note` through lb1 and wait until the page, which reads from the replica, shows the
+    word count the Celery worker stored; then the worker's journal must show the task. Returns ""
+    on success, else what was missing.
+
+    post_for: seconds to keep posting while the site refuses the note (the broker still booting
+    after a restart answers 500); each attempt has its own text, as a refused one may be stored."""
+    start = time.time()
+    deadline = time.monotonic() + post_for
+    attempt = 0
+    while True:
+        attempt += 1
+        text = f"{note}-{attempt}"
+        posted = post_note(http, text)
+        if posted.get("status") == 302:
+            break
+        if time.monotonic() >= deadline:
+            return f"the POST was not accepted: {posted}"
+        time.sleep(2)
+    shown = f"<li>{text} ({len(text.split())} words)</li>"
+    if not eventually(lambda: shown in page(http).get("body", ""), timeout=timeout, interval=2):
+        return f"{shown} never appeared on the page read from the replica"
+    pk = sql(hosts["db1"], f"SELECT id FROM notes_note WHERE text = '{text}'")
+    log = hosts["worker1"].check_output(f"journalctl -q -o cat -u {WORKER_UNIT} --since @{start - 5:.0f}")
+    if not re.search(TASK_DONE.format(pk=pk), log, re.M):
+        return f"worker1 did not log count_words for note {pk}: {log[-2000:]}"
+    return ""
