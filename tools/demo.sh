@@ -23,9 +23,8 @@ echo
 echo "django_deploy.stack demo ($inventory) converged in ${elapsed}s"
 docker ps --filter label=network=django-demo --format '  {{.Names}}\t{{.Status}}'
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$url" || true)
-if [ "$code" = 200 ]; then
-  echo "The site answers at $url"
-else
-  # Until the web tier lands, the hosts are up and based but nothing listens on port 80.
-  echo "The site will answer at $url once the web tier is deployed (now: HTTP ${code:-no answer})"
+if [ "$code" != 200 ]; then
+  echo "The site does not answer at $url (HTTP ${code:-no answer}): see the site.yml output above" >&2
+  exit 1
 fi
+echo "The site answers at $url"

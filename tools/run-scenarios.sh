@@ -39,7 +39,7 @@ wait
 echo
 echo "molecule scenario wall times ($jobs_max at a time, $(( $(date +%s) - started ))s in all):"
 sed 's/^/  /' "$summary"
-passed=$(grep -c ' passed ' "$summary" || true)
-failed=$(grep -c ' FAILED ' "$summary" || true)
+passed=$(awk '$2 == "passed"' "$summary" | wc -l)
+failed=$(awk '$2 == "FAILED"' "$summary" | wc -l)
 echo "scenarios: $passed passed, $failed failed"
 [[ $failed -eq 0 && $passed -eq $# ]]
