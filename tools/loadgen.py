@@ -18,6 +18,7 @@ A drill passes when failed is 0: there is no error budget here.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import re
@@ -143,7 +144,8 @@ def one_request(load, opener, path):
             load.record(path, "ok", status, served_by, version, latency)
     except (socket.timeout, TimeoutError) as err:
         load.record(path, "slow", status, served_by, None, time.monotonic() - begin, repr(err))
-    except (urllib.error.URLError, OSError, ValueError) as err:  # refused, reset, bad status line...
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
+        # refused, reset, a bad status line, a body cut short: no complete HTTP answer
         reason = getattr(err, "reason", None)
         kind = "slow" if isinstance(reason, (socket.timeout, TimeoutError)) else "transport"
         load.record(path, kind, status, served_by, None, time.monotonic() - begin, repr(reason or err))
