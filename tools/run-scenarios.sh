@@ -18,8 +18,10 @@ run_one() {
     echo "==> $scenario: FAILED; the end of $log:"
     tail -n 80 "$log"
   fi
-  printf '%-16s %-7s %6ss  %s\n' "$scenario" "$status" "$seconds" "${tests:-no testinfra summary}" \
-    | tee -a "$summary"
+  # What its drills measured (molecule/shared/scenario_testing.py report()), in one block.
+  { printf '%-16s %-7s %6ss  %s\n' "$scenario" "$status" "$seconds" "${tests:-no testinfra summary}"
+    grep '^drill: ' "$log" | sed "s/^/    $scenario /" || true
+  } | tee -a "$summary"
   [[ $status == passed ]]
 }
 

@@ -29,6 +29,10 @@ Fixtures (session scope):
 Plain helpers: request_from(host, url, ...), plan_from_inventory(inventory), run_playbook(...),
 recap(output), changed_tasks(output), tasks_reporting(output, status), eventually(check, timeout,
 interval), private_address(host), container_name(host_name).
+
+Drills report what they measured with report(line); import pytest_terminal_summary into the
+conftest too, and the lines are printed at the end of the session as "drill: <line>", which
+molecule's log keeps and tools/run-scenarios.sh prints with the scenario's wall time.
 """
 from __future__ import annotations
 
@@ -67,6 +71,24 @@ body = resp.read()
 print(json.dumps({"status": resp.status, "headers": {k.lower(): v for k, v in resp.headers.items()},
                   "body": body.decode("utf-8", "replace"), "length": len(body)}))
 """
+
+
+# What the drills measured in this session (report()), printed by pytest_terminal_summary.
+DRILL_LINES: list[str] = []
+
+
+def report(line: str) -> None:
+    """A number a drill measured: printed now (pytest -s) and at the end of the session."""
+    print(line)
+    DRILL_LINES.append(line)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The drills' numbers, shown even without -s (molecule runs pytest without it)."""
+    if DRILL_LINES:
+        terminalreporter.section("drills")
+        for line in DRILL_LINES:
+            terminalreporter.write_line(f"drill: {line}")
 
 
 def scenario_directory() -> Path:

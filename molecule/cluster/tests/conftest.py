@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from scenario_testing import (  # noqa: E402,F401  (fixtures are registered by importing them here)
-    ROOT, cluster_plan, eventually, hosts, http_fixture, inventory, playbook)
+from scenario_testing import (  # noqa: E402,F401  (fixtures and the hook are registered by importing them here)
+    ROOT, cluster_plan, eventually, hosts, http_fixture, inventory, playbook, pytest_terminal_summary, report)
 
 SITE = "demo.example.test"
 LB = "http://lb1/"

@@ -6,7 +6,7 @@ form such as collectstatic --dry-run), and a task that would change something mu
 when it would.
 """
 from conftest import HOST_NAMES, SITE_PLAYBOOK
-from scenario_testing import changed_tasks, recap, tasks_reporting
+from scenario_testing import changed_tasks, recap, report, tasks_reporting
 
 
 def test_check_mode_predicts_no_change_and_no_failure_on_any_host(playbook):
@@ -15,8 +15,9 @@ def test_check_mode_predicts_no_change_and_no_failure_on_any_host(playbook):
     assert set(counts) == set(HOST_NAMES), run.stdout[-3000:]
     changed, failed = changed_tasks(run.stdout), tasks_reporting(run.stdout, "fatal")
     predicted = {name: (row["changed"], row["failed"], row["unreachable"]) for name, row in counts.items()}
-    print(f"check-mode drill: {sum(row['ok'] for row in counts.values())} tasks ok over {len(counts)} hosts,"
-          f" predicted {predicted}")
+    report(f"check mode: site.yml --check --diff, {sum(row['ok'] for row in counts.values())} tasks ok over"
+           f" {len(counts)} hosts, changed {sum(row['changed'] for row in counts.values())},"
+           f" failed {sum(row['failed'] for row in counts.values())}, rc {run.returncode}")
     assert predicted == {name: (0, 0, 0) for name in HOST_NAMES}, (
         f"{predicted}\nchanged: {changed}\nfailed: {failed}\n{run.stdout[-4000:]}")
     assert run.returncode == 0, run.stdout[-3000:]

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from conftest import HOST_NAMES, WEB, eventually, note_is_counted, page, sql
-from scenario_testing import container_name
+from scenario_testing import container_name, report
 
 # How long the site may take to answer again once every host has been restarted.
 BACK_WITHIN = 120
@@ -39,7 +39,8 @@ def test_site_answers_through_lb1_again_within_the_bound(restarted, http):
 
     assert eventually(both_web_hosts_answer, timeout=remaining(restarted), interval=2), (
         f"no 200 from both web hosts within {BACK_WITHIN} s: {page(http)}")
-    print(f"site back {time.monotonic() - restarted:.0f} s after the restart")
+    report(f"restart: the site answered from both web hosts {time.monotonic() - restarted:.0f} s after"
+           f" every container was restarted")
 
 
 def test_db2_streams_from_db1_again(restarted, hosts):
@@ -49,6 +50,7 @@ def test_db2_streams_from_db1_again(restarted, hosts):
     assert eventually(lambda: db2.run(receiver).stdout.strip() == "streaming",
                       timeout=remaining(restarted), interval=2), "db2's WAL receiver does not stream"
     assert sql(db1, "SELECT application_name, state FROM pg_stat_replication") == "db2|streaming"
+    report(f"restart: db2 streaming from db1 again {time.monotonic() - restarted:.0f} s after the restart")
     assert sql(db2, "SELECT pg_is_in_recovery()") == "t", "db2 came back as a standby"
 
 
@@ -57,3 +59,4 @@ def test_celery_processes_a_task_again(restarted, http, hosts):
     missing = note_is_counted(http, hosts, f"after restart {uuid.uuid4().hex}",
                               post_for=remaining(restarted))
     assert not missing, missing
+    report(f"restart: a Celery task ran again {time.monotonic() - restarted:.0f} s after the restart")

@@ -305,3 +305,24 @@ def test_reseed_makes_the_old_primary_a_standby_of_db2(hosts, playbook, promoted
     assert value(db1, f"SELECT count(*) FROM replication_probe WHERE marker = '{marker}'", db="demo") == "1"
     assert value(db2, "SELECT application_name, state FROM pg_stat_replication ORDER BY 1").splitlines() == \
         ["db1|streaming", "db3|streaming"]
+
+
+# --- 6. A replica removed from the inventory -------------------------------------------------
+
+def test_removing_db3_from_db_replicas_drops_its_slot_and_its_access(hosts, playbook, promoted_inventory,
+                                                                      tmp_path_factory):
+    """The user takes db3 out of db_replicas and re-runs the playbook: the primary (db2) ends its
+    WAL sender, drops its slot (a dead replica's slot would keep WAL forever) and pg_hba no longer
+    lets it in; db1 goes on streaming."""
+    db2 = hosts["db2"]
+    target = tmp_path_factory.mktemp("without-db3")
+    shutil.copytree(promoted_inventory, target, dirs_exist_ok=True)
+    groups = yaml.safe_load((target / "ansible_inventory.yml").read_text())
+    groups["spare_db"] = {"hosts": {"db3": groups["db_replicas"]["hosts"].pop("db3")}}
+    (target / "ansible_inventory.yml").write_text(yaml.safe_dump(groups))
+    run = playbook(SCENARIO / "converge.yml", "-i", str(target), inventory_override=True)
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert value(db2, "SELECT slot_name FROM pg_replication_slots ORDER BY 1") == "replica_db1"
+    assert value(db2, "SELECT application_name, state FROM pg_stat_replication ORDER BY 1") == "db1|streaming"
+    assert not re.search(rf"\s{re.escape(address(hosts['db3']))}/32\s", db2.file(HBA).content_string), \
+        "db3 may no longer connect"

@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from conftest import ROOT, SCENARIO
-from scenario_testing import changed_tasks, eventually, private_address, recap
+from scenario_testing import changed_tasks, eventually, private_address, recap, report
 
 SITE = ROOT / "playbooks" / "site.yml"
 PROMOTE = ROOT / "playbooks" / "promote.yml"
@@ -53,7 +53,7 @@ def scaled(hosts, playbook):
     assert not hosts["db3"].package("postgresql-15").is_installed, "db3 starts outside the database groups"
     started = time.monotonic()
     run = playbook(SITE, extra_inventories=[ADD_HOSTS])
-    print(f"scale-out site.yml: {time.monotonic() - started:.0f} s, rc {run.returncode}")
+    report(f"scale-out: site.yml with web2 and db3 added took {time.monotonic() - started:.0f} s, rc {run.returncode}")
     assert run.returncode == 0, run.stdout[-4000:]
     return {"before": before, "after": main_pids(hosts), "output": run.stdout}
 

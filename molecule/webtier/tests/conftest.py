@@ -14,28 +14,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from scenario_testing import (  # noqa: E402,F401  (fixtures are registered by importing them here)
-    ROOT, cluster_plan, hosts, http_fixture, inventory, playbook)
+from scenario_testing import (  # noqa: E402,F401  (fixtures and the hook are registered by importing them here)
+    ROOT, cluster_plan, hosts, http_fixture, inventory, playbook, pytest_terminal_summary, report)
 
 SITE = "demo.example.test"
 LOADGEN = "/usr/local/bin/django-deploy-loadgen"
-# What the drills measured (load generator counts, deploy times), printed at the end of the session.
-REPORT: list[str] = []
-
-
-def report(line):
-    print(line)
-    REPORT.append(line)
-
-
-def pytest_terminal_summary(terminalreporter):
-    """The drills' numbers, shown even without -s, so molecule's log keeps them."""
-    if REPORT:
-        terminalreporter.section("drills (loadgen failed = non-2xx/3xx + transport errors + slower than 5 s)")
-        for line in REPORT:
-            terminalreporter.write_line(line)
-
-
 http = http_fixture(client="db1")  # a client outside the web tier
 
 
@@ -43,6 +26,16 @@ http = http_fixture(client="db1")  # a client outside the web tier
 def plan(cluster_plan):
     """The plan of each host by name, computed by the collection's own code over the inventory."""
     return cluster_plan["hosts"]
+
+
+def load_summary(name, result):
+    """One line of what the load generator saw (failed = non-2xx/3xx + transport errors + slower than 5 s)."""
+    kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(result["failed_by_kind"].items()))
+    latency = result["latency_ms"]
+    return (f"load during {name}: {result['total']} requests in {result['duration_s']} s, {result['failed']} failed"
+            f" ({kinds}), p50 {latency['p50']} ms, p99 {latency['p99']} ms, max {latency['max']} ms;"
+            f" served by {json.dumps(result['served_by'], sort_keys=True)}; page versions"
+            f" {json.dumps(result['versions'])}; errors {result['errors'][:3]}")
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +68,6 @@ def loadgen(hosts, http):
             while not client.file(out).exists and time.monotonic() < deadline:
                 time.sleep(2)
             result.update(json.loads(client.file(out).content_string))
-            report(f"loadgen {name}: {json.dumps(result, sort_keys=True)}")
+            report(load_summary(name, result))
 
     return run
