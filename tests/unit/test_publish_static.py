@@ -31,6 +31,7 @@ def source(tmp_path):
     (src / "js" / "app.js").write_text("run()")
     (src / "js" / "vendor" / "lib.js").write_text("lib()")
     (src / "staticfiles.json").write_text('{"paths": {}}')
+    (src / ".django_deploy_collected").write_text("")  # prepare.yml's marker: not a static file
     return src
 
 

@@ -18,7 +18,8 @@ import shutil
 import sys
 import tempfile
 
-SKIP = ("staticfiles.json",)  # each release reads its own manifest, in SOURCE
+# Each release reads its own manifest, in SOURCE; the marker says SOURCE is complete (prepare.yml).
+SKIP = ("staticfiles.json", ".django_deploy_collected")
 
 
 def publish(source, target, owner, check=False):
