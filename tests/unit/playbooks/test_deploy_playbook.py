@@ -59,20 +59,25 @@ def test_web_hosts_switch_one_at_a_time_and_a_failure_stops_the_rollout():
     assert drain < include, "drained before anything changes on the host"
     [first_drain] = [t for t in _tasks(web["tasks"]) if t.get("django_deploy.stack.haproxy_server", {}).get("state") == "drain"]
     assert first_drain["django_deploy.stack.haproxy_server"]["require_other_up"] is True
-    last = web["tasks"][-1]["django_deploy.stack.haproxy_server"]
-    assert last["state"] == "ready" and "wait_timeout" in last
+    back, stop = web["tasks"][-2:]
+    assert back["django_deploy.stack.haproxy_server"]["state"] == "ready" and "wait_timeout" in back["django_deploy.stack.haproxy_server"]
+    assert "ansible.builtin.fail" in stop and stop["when"] == "__deploy_failure is defined", \
+        "a failed host goes back into rotation, then stops the rollout"
 
 
 def test_each_host_is_switched_by_the_roles_and_waits_for_its_release_through_nginx():
-    assert _tasks_from(HOST_TASKS) == ["switch.yml", "main.yml", "main.yml"]
+    assert _tasks_from(HOST_TASKS) == ["switch.yml", "main.yml", "main.yml", "healthy.yml"]
     roles = [t["ansible.builtin.include_role"]["name"] for t in HOST_TASKS if "ansible.builtin.include_role" in t]
-    assert roles == ["django_deploy.stack.django_app", "django_deploy.stack.gunicorn", "django_deploy.stack.mod_wsgi"]
+    assert roles == ["django_deploy.stack.django_app", "django_deploy.stack.gunicorn", "django_deploy.stack.mod_wsgi",
+                     "django_deploy.stack.nginx"]
     flush = next(i for i, t in enumerate(HOST_TASKS) if t.get("ansible.builtin.meta") == "flush_handlers")
-    health = next(i for i, t in enumerate(HOST_TASKS) if "ansible.builtin.uri" in t)
-    assert flush < health
-    uri = HOST_TASKS[health]
-    assert "127.0.0.1" in uri["ansible.builtin.uri"]["url"] and "health_path" in uri["ansible.builtin.uri"]["url"]
-    assert "x_django_deploy_release" in uri["until"] and "status" in uri["until"]
+    assert flush == len(HOST_TASKS) - 2, "the app server restarts before the health wait"
+    assert "__django_app_release" in HOST_TASKS[-1]["vars"]["nginx_expected_release"]
+    healthy = yaml.safe_load((ROOT / "roles" / "nginx" / "tasks" / "healthy.yml").read_text())
+    uri = healthy[0]
+    assert "127.0.0.1" in uri["ansible.builtin.uri"]["url"] and "nginx_listen_port" in uri["ansible.builtin.uri"]["url"]
+    healthy_vars = yaml.safe_load((ROOT / "roles" / "nginx" / "vars" / "main.yml").read_text())["__nginx_healthy"]
+    assert "x_django_deploy_release" in healthy_vars and "status" in healthy_vars, "the port being open is not enough"
 
 
 def test_celery_restarts_through_its_role_after_the_switch():
