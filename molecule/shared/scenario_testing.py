@@ -28,7 +28,8 @@ Fixtures (session scope):
 
 Plain helpers: request_from(host, url, ...), plan_from_inventory(inventory), run_playbook(...),
 recap(output), changed_tasks(output), tasks_reporting(output, status), eventually(check, timeout,
-interval), private_address(host), container_name(host_name).
+interval), private_address(host), container_name(host_name), sql(host, query, db),
+haproxy_servers(lb), post_note(http, url, host_header, text).
 
 Drills report what they measured with report(line); import pytest_terminal_summary into the
 conftest too, and the lines are printed at the end of the session as "drill: <line>", which
@@ -180,6 +181,33 @@ def container_name(host_name: str) -> str:
     """The Docker container of an inventory host: <scenario>-<host> (molecule/shared/create.yml)."""
     scenario = os.environ.get("MOLECULE_SCENARIO_NAME", scenario_directory().name)
     return f"{scenario}-{host_name}"
+
+
+def sql(host, query: str, db: str = "postgres") -> str:
+    """One query as the postgres superuser over the host's local socket; unaligned, tuples only."""
+    return host.check_output("runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -d %s -c %s", db, query)
+
+
+_HAPROXY_STAT = (
+    "import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/haproxy/admin.sock');"
+    " s.sendall(b'show stat\\n'); print(s.makefile().read())")
+
+
+def haproxy_servers(lb, backend: str = "webservers") -> dict[str, str]:
+    """{server: status} of one backend, as the load balancer's admin socket reports it ("UP", "DOWN", ...)."""
+    rows = [line.split(",") for line in lb.check_output("python3 -c %s", _HAPROXY_STAT).splitlines()]
+    return {row[1]: row[17] for row in rows if row[0] == backend and row[1] not in ("FRONTEND", "BACKEND")}
+
+
+def post_note(http, url: str, host_header: str, text: str) -> dict[str, Any]:
+    """Add a note with the demo page's form at url, as a browser does: a GET for the CSRF cookie
+    and token, then the POST (302 when the note was accepted)."""
+    form = http(url, {"Host": host_header})
+    assert form.get("status") == 200, form
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form["body"]).group(1)
+    cookie = form["headers"]["set-cookie"].split(";")[0]
+    return http(url, {"Host": host_header, "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+                data=f"csrfmiddlewaretoken={token}&text={text.replace(' ', '+')}")
 
 
 class Hosts(Mapping):

@@ -4,10 +4,9 @@ from __future__ import annotations
 import re
 import uuid
 
-from scenario_testing import eventually
+from scenario_testing import eventually, post_note, sql
 
 SITE = {"Host": "demo.example.test"}
-PSQL = "runuser -u postgres -- psql -XAtq -d demo -c %s"
 
 
 def test_the_plan_fits_the_host(cluster_plan):
@@ -28,11 +27,8 @@ def test_haproxy_in_front_of_nginx_on_the_same_host(hosts):
 def test_page_and_a_celery_task(hosts, http):
     page = http("http://127.0.0.1/", SITE)
     assert page["status"] == 200 and page["headers"]["x-served-by"] == "vps1"
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page["body"]).group(1)
-    cookie = page["headers"]["set-cookie"].split(";")[0]
     text = f"three words {uuid.uuid4().hex}"
-    posted = http("http://127.0.0.1/", {**SITE, "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
-                  data=f"csrfmiddlewaretoken={token}&text={text.replace(' ', '+')}")
+    posted = post_note(http, "http://127.0.0.1/", SITE["Host"], text)
     assert posted.get("status") == 302, posted
-    words = lambda: hosts["vps1"].check_output(PSQL, f"SELECT words FROM notes_note WHERE text = '{text}'")  # noqa: E731
-    assert eventually(lambda: words() == "3", timeout=30), "the Celery worker counted the words"
+    query = f"SELECT words FROM notes_note WHERE text = '{text}'"
+    assert eventually(lambda: sql(hosts["vps1"], query, db="demo") == "3", timeout=30), "the Celery worker counted the words"

@@ -1,5 +1,5 @@
 """The cluster scenario's fixtures and helpers: the shared ones (molecule/shared/scenario_testing.py),
-an HTTP client inside db1, and the demo page and its form through lb1, as a visitor uses them."""
+an HTTP client inside db1, and the demo page through lb1, as a visitor uses it."""
 from __future__ import annotations
 
 import re
@@ -9,7 +9,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 from scenario_testing import (  # noqa: E402,F401  (fixtures and the hook are registered by importing them here)
-    ROOT, cluster_plan, eventually, hosts, http_fixture, inventory, playbook, pytest_terminal_summary, report)
+    ROOT, cluster_plan, eventually, hosts, http_fixture, inventory, playbook, post_note, pytest_terminal_summary, report,
+    sql)
 
 SITE = "demo.example.test"
 LB = "http://lb1/"
@@ -36,21 +37,6 @@ def text(answer: dict, element_id: str) -> str:
     return match.group(1)
 
 
-def post_note(http, note: str) -> dict:
-    """Add a note with the page's form: a GET for the CSRF cookie and token, then the POST."""
-    form = page(http)
-    assert form.get("status") == 200, form
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form["body"]).group(1)
-    cookie = form["headers"]["set-cookie"].split(";")[0]
-    return page(http, headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
-                data=f"csrfmiddlewaretoken={token}&text={note.replace(' ', '+')}")
-
-
-def sql(host, query: str, db: str = "demo") -> str:
-    """One query as the postgres superuser over the local socket; unaligned, tuples only."""
-    return host.check_output("runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -d %s -c %s", db, query)
-
-
 def note_is_counted(http, hosts, note: str, timeout: float = 90, post_for: float = 0) -> str:
     """Post `note` through lb1 and wait until the page, which reads from the replica, shows the
     word count the Celery worker stored; then the worker's journal must show the task. Returns ""
@@ -64,7 +50,7 @@ def note_is_counted(http, hosts, note: str, timeout: float = 90, post_for: float
     while True:
         attempt += 1
         text = f"{note}-{attempt}"
-        posted = post_note(http, text)
+        posted = post_note(http, LB, SITE, text)
         if posted.get("status") == 302:
             break
         if time.monotonic() >= deadline:
@@ -73,7 +59,7 @@ def note_is_counted(http, hosts, note: str, timeout: float = 90, post_for: float
     shown = f"<li>{text} ({len(text.split())} words)</li>"
     if not eventually(lambda: shown in page(http).get("body", ""), timeout=timeout, interval=2):
         return f"{shown} never appeared on the page read from the replica"
-    pk = sql(hosts["db1"], f"SELECT id FROM notes_note WHERE text = '{text}'")
+    pk = sql(hosts["db1"], f"SELECT id FROM notes_note WHERE text = '{text}'", db="demo")
     log = hosts["worker1"].check_output(f"journalctl -q -o cat -u {WORKER_UNIT} --since @{start - 5:.0f}")
     if not re.search(TASK_DONE.format(pk=pk), log, re.M):
         return f"worker1 did not log count_words for note {pk}: {log[-2000:]}"

@@ -5,25 +5,19 @@ The tests run in file order and share one cluster: the first one scales out, the
 """
 from __future__ import annotations
 
-import re
 import time
 import uuid
 
 import pytest
 
 from conftest import ROOT, SCENARIO
-from scenario_testing import changed_tasks, eventually, private_address, recap, report
+from scenario_testing import changed_tasks, eventually, haproxy_servers, post_note, private_address, recap, report, sql
 
 SITE = ROOT / "playbooks" / "site.yml"
 PROMOTE = ROOT / "playbooks" / "promote.yml"
 ADD_HOSTS = SCENARIO / "add-hosts.ini"
 LB = "http://lb1/"
 DEMO_HOST = {"Host": "demo.example.test"}
-PSQL = "runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -d %s -c %s"
-
-
-def sql(host, query, db="postgres"):
-    return host.check_output(PSQL, db, query)
 
 
 def main_pids(hosts):
@@ -36,13 +30,6 @@ def main_pids(hosts):
         # HAProxy reloads in master-worker mode: the master's PID stays, the workers are new.
         "lb1 haproxy": hosts["lb1"].check_output("systemctl show -P MainPID haproxy"),
     }
-
-
-def haproxy_status(lb):
-    stat = lb.check_output(
-        "python3 -c \"import socket; s=socket.socket(socket.AF_UNIX); s.connect('/run/haproxy/admin.sock');"
-        " s.sendall(b'show stat\\n'); print(s.makefile().read())\"")
-    return {r.split(",")[1]: r.split(",")[17] for r in stat.splitlines() if r.startswith("webservers,web")}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +52,7 @@ def test_nothing_already_running_was_restarted(scaled):
 def test_haproxy_lists_both_web_hosts_up(hosts, scaled):
     both_up = {"web1": "UP", "web2": "UP"}
     # Health checks every few seconds bring web2 UP.
-    assert eventually(lambda: haproxy_status(hosts["lb1"]) == both_up, timeout=30), haproxy_status(hosts["lb1"])
+    assert eventually(lambda: haproxy_servers(hosts["lb1"]) == both_up, timeout=30), haproxy_servers(hosts["lb1"])
 
 
 def test_requests_reach_both_web_hosts(http, scaled):
@@ -107,13 +94,9 @@ def test_promote_db2_repoints_the_app(hosts, http, playbook, scaled):
         assert f'"default": {{**_DATABASE, "HOST": "{db2_address}"}}' in settings
     # A note posted through lb1 is written on db2, the new primary (the app servers have just
     # reloaded: wait for the page first).
-    page = eventually(lambda: (answer := http(LB, DEMO_HOST)).get("status") == 200 and answer, timeout=60)
-    assert page, http(LB, DEMO_HOST)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page["body"]).group(1)
-    cookie = page["headers"]["set-cookie"].split(";")[0]
+    assert eventually(lambda: http(LB, DEMO_HOST).get("status") == 200, timeout=60), http(LB, DEMO_HOST)
     text = f"after promotion {uuid.uuid4().hex}"
-    posted = http(LB, {**DEMO_HOST, "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
-                  data=f"csrfmiddlewaretoken={token}&text={text.replace(' ', '+')}")
+    posted = post_note(http, LB, DEMO_HOST["Host"], text)
     assert posted.get("status") == 302, posted
     assert sql(hosts["db2"], f"SELECT count(*) FROM notes_note WHERE text = '{text}'", db="demo") == "1"
     assert sql(hosts["db2"], "SELECT pg_is_in_recovery()") == "f"

@@ -5,6 +5,7 @@ import uuid
 import pytest
 
 from conftest import SITE
+from scenario_testing import haproxy_servers, post_note, sql
 
 LB = "http://lb1/"
 WEB = ("web1", "web2")
@@ -24,11 +25,7 @@ def test_lb_spreads_twenty_requests_over_both_web_hosts(http):
 
 
 def test_haproxy_sees_both_backends_up_through_the_health_check(hosts):
-    stat = hosts["lb1"].check_output(
-        "python3 -c \"import socket; s=socket.socket(socket.AF_UNIX); s.connect('/run/haproxy/admin.sock');"
-        " s.sendall(b'show stat\\n'); print(s.makefile().read())\"")
-    rows = {r.split(",")[1]: r.split(",")[17] for r in stat.splitlines() if r.startswith("webservers,web")}
-    assert rows == {"web1": "UP", "web2": "UP"}, stat
+    assert haproxy_servers(hosts["lb1"]) == {"web1": "UP", "web2": "UP"}
 
 
 def test_admin_socket_is_not_world_accessible(hosts):
@@ -50,15 +47,10 @@ def test_page_reads_through_the_router_and_caches_a_fragment(http):
 
 
 def test_form_writes_on_the_primary(http, hosts):
-    page = http(LB, {"Host": SITE})
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page["body"]).group(1)
-    cookie = page["headers"]["set-cookie"].split(";")[0]
     text = f"note {uuid.uuid4().hex}"
-    posted = http(LB, {"Host": SITE, "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
-                  data=f"csrfmiddlewaretoken={token}&text={text.replace(' ', '+')}")
+    posted = post_note(http, LB, SITE, text)
     assert posted.get("status") == 302, posted
-    count = hosts["db1"].check_output(
-        "runuser -u postgres -- psql -XAtq -d demo -c \"SELECT words FROM notes_note WHERE text = '%s'\"" % text)
+    count = sql(hosts["db1"], f"SELECT words FROM notes_note WHERE text = '{text}'", db="demo")
     assert count == "2", "the note is in the primary, its words counted by the task"
 
 

@@ -16,6 +16,7 @@ import time
 import pytest
 
 from conftest import ROOT, report
+from scenario_testing import haproxy_servers
 
 WEB = ("web1", "web2")
 DEPLOY = ROOT / "deploy.yml"
@@ -47,13 +48,6 @@ def _served(http):
 def _links(hosts, name):
     host = hosts[name]
     return tuple(host.run(f"readlink /srv/demo/{link}").stdout.strip().rsplit("/", 1)[-1] for link in ("current", "previous"))
-
-
-def _haproxy(hosts):
-    stat = hosts["lb1"].check_output(
-        "python3 -c \"import socket; s=socket.socket(socket.AF_UNIX); s.connect('/run/haproxy/admin.sock');"
-        " s.sendall(b'show stat\\n'); print(s.makefile().read())\"")
-    return {r.split(",")[1]: r.split(",")[17] for r in stat.splitlines() if r.startswith("webservers,web")}
 
 
 def _gunicorn_pid(hosts, name):
@@ -96,7 +90,7 @@ def test_rolling_deploy_under_load_loses_no_request(hosts, http, playbook, loadg
     served = _served(http)
     assert len(set(served.values())) == 1 and served["web1"].startswith("1.0.1-"), served
     assert set(load["versions"]) == {"1.0.0", "1.0.1"}, load["versions"]  # the switch happened under load
-    assert _haproxy(hosts) == {"web1": "UP", "web2": "UP"}
+    assert haproxy_servers(hosts["lb1"]) == {"web1": "UP", "web2": "UP"}
     for name in WEB:
         assert _links(hosts, name) == (served[name], before)
     # web1 was drained, switched and back UP before web2 was drained.
@@ -111,7 +105,7 @@ def test_rollback_under_load_goes_back_to_the_previous_release(hosts, http, play
     assert run.returncode == 0, run.stdout[-3000:]
     _assert_no_failure(load, 1000)
     assert _served(http) == {"web1": before, "web2": before}
-    assert _haproxy(hosts) == {"web1": "UP", "web2": "UP"}
+    assert haproxy_servers(hosts["lb1"]) == {"web1": "UP", "web2": "UP"}
     for name in WEB:
         assert _links(hosts, name) == (before, new), "a second rollback would undo the first"
 
@@ -137,4 +131,4 @@ def test_broken_release_stops_on_the_first_host_and_loses_no_request(hosts, http
     # The release was built everywhere before anything switched.
     assert hosts["web2"].run("ls -d /srv/demo/releases/1.0.2-*").rc == 0
     assert _served(http) == {"web1": before, "web2": before}
-    assert _haproxy(hosts) == {"web1": "UP", "web2": "UP"}
+    assert haproxy_servers(hosts["lb1"]) == {"web1": "UP", "web2": "UP"}
