@@ -2,17 +2,31 @@
 
 ansible.cfg selects this strategy; Mitogen itself comes from PyPI (requirements.txt). Mitogen keeps
 one Python interpreter per host alive for the whole run and sends it each module, instead of a
-`docker exec` or SSH session plus a fresh interpreter per task: warm site.yml runs of the demo
-topology take a third of the time (numbers in bench/README.md). The collection does not depend
-on it: without Mitogen installed this falls back to Ansible's own linear strategy, with a warning.
+`docker exec` or SSH session plus a fresh interpreter per task (what each step bought: README.md,
+"How fast"). The collection does not depend on it: without Mitogen installed this falls back to
+Ansible's own linear strategy, with a warning.
 """
 
 from ansible.utils.display import Display
 
 try:
+    import ansible_mitogen.planner
+    from ansible.collections.list import list_collection_dirs
     from ansible_mitogen.plugins.strategy.mitogen_linear import StrategyModule
 except ImportError as error:
     Display().warning(f"Mitogen is not installed ({error}): using Ansible's linear strategy.")
     from ansible.plugins.strategy.linear import StrategyModule
+else:
+    # Before running a module from a collection, Mitogen lists every installed collection
+    # (import and YAML-parse each one's metadata: about 0.3 s of CPU with the `ansible` bundle)
+    # and caches the answer per process; but every task runs in a freshly forked worker, so it
+    # paid that on every collection module call. List them once here, in the parent the workers
+    # are forked from: the list cannot change during a run.
+    _COLLECTION_DIRS = [path.decode("utf-8") for path in list_collection_dirs()]
+
+    def _load_collections(invocation):
+        invocation._extra_sys_paths.update(_COLLECTION_DIRS)
+
+    ansible_mitogen.planner._load_collections = _load_collections
 
 __all__ = ["StrategyModule"]
