@@ -22,6 +22,52 @@ export NO_COLOR ?= 1
 
 .PHONY: help venv docker-hosts unit lint molecule test demo demo-down plan build bench
 
+# ansible-test (sanity in `lint`, units in `unit`) runs on a copy of the checkout's files (tracked, and
+# untracked unless ignored) at <tmpdir>/ansible_collections/django_deploy/stack: it needs that layout,
+# it resolves the collections/ symlink back to the checkout, and a copy inside the checkout would be
+# read through the checkout's .gitignore. --local: the controller is this virtualenv (units run in it:
+# tests/unit/requirements.txt lists what they need, for a run with --venv or --docker instead); each
+# sanity test still runs in a virtualenv of its own, which ansible-test builds once in
+# ANSIBLE_TEST_HOME (its HOME) and reuses. It puts pip into those with a get-pip.py downloaded from a
+# host this network cannot reach unless one is in its cache: tests/sanity/get_pip.py, put there, does
+# the same with ensurepip and PyPI. (--venv gives the same sanity results, a minute slower.)
+ANSIBLE_TEST_HOME ?= $(CURDIR)/.cache/ansible-test/home
+ANSIBLE_TEST_PYTHON ?= 3.11
+ANSIBLE_TEST_ARGS ?= --local --python $(ANSIBLE_TEST_PYTHON) --color no
+# $(call ansible_test,COMMAND AND OPTIONS,LABEL): run ansible-test on a fresh copy, print the time
+# it took (and for units the number of tests, from its junit files), and remove the copy.
+ansible_test = tree=$$(mktemp -d); trap 'rm -rf "$$tree"' EXIT; start=$$SECONDS; \
+	dest="$$tree/ansible_collections/django_deploy/stack"; mkdir -p "$$dest"; \
+	git ls-files -z --cached --others --exclude-standard \
+		| tar --null --files-from=- --ignore-failed-read -cf - | tar -xf - -C "$$dest"; \
+	pip_version=$$(python -c "$$ANSIBLE_TEST_PIP_VERSION"); \
+	install -D -m 0644 tests/sanity/get_pip.py "$(ANSIBLE_TEST_HOME)/.ansible/test/cache/get_pip_$${pip_version//./_}.py"; \
+	echo "ansible-test $(1) (in $$dest)"; \
+	status=0; (cd "$$dest" && HOME="$(ANSIBLE_TEST_HOME)" ansible-test $(1)) || status=$$?; \
+	$(if $(filter units,$(2)),(cd "$$dest" && python -c "$$ANSIBLE_TEST_JUNIT_COUNT") || status=1;) \
+	echo "ansible-test $(2): $$((SECONDS - start)) s"; exit $$status
+# The pip version ansible-test bootstraps its virtualenvs with (the name of the cached get-pip.py).
+define ANSIBLE_TEST_PIP_VERSION
+import types
+from ansible_test._internal.python_requirements import get_venv_packages
+print(get_venv_packages(types.SimpleNamespace(version="$(ANSIBLE_TEST_PYTHON)"))["pip"])
+endef
+# The tests ansible-test units ran, per context (controller, modules, module_utils), from its junit files.
+define ANSIBLE_TEST_JUNIT_COUNT
+import glob, xml.etree.ElementTree as ET
+totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+for path in sorted(glob.glob("tests/output/junit/*-units.xml")):
+    for suite in ET.parse(path).getroot().iter("testsuite"):
+        counts = {key: int(suite.get(key, 0)) for key in totals}
+        print(f"  {path.rsplit('/', 1)[1]}: {counts['tests']} tests")
+        totals = {key: totals[key] + counts[key] for key in totals}
+failed = totals["failures"] + totals["errors"]
+print(f"ansible-test-units: {totals['tests'] - failed - totals['skipped']} passed, {failed} failed, {totals['skipped']} skipped")
+raise SystemExit(0 if totals["tests"] else "ansible-test units ran no test")
+endef
+export ANSIBLE_TEST_PIP_VERSION ANSIBLE_TEST_JUNIT_COUNT
+.PHONY: sanity units
+
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
@@ -37,15 +83,27 @@ docker-hosts:  ## Docker engine and the Debian 12 systemd host image, installed/
 	@tools/ensure-docker.sh
 	@tools/build-image.sh
 
-unit: venv  ## Unit tests of the plugins (pytest + hypothesis)
-	pytest
+unit: venv  ## Unit tests (pytest + hypothesis), then the same tests under ansible-test units
+	@start=$$SECONDS; status=0; pytest -n auto || status=$$?; echo "pytest: $$((SECONDS - start)) s"; exit $$status
+	@$(MAKE) --no-print-directory units
 
-lint: venv  ## yamllint, ansible-lint (production profile), filter docs, collection build
+units: venv  ## ansible-test units: the unit tests on a copy of the collection (part of make unit)
+	@$(call ansible_test,units $(ANSIBLE_TEST_ARGS),units)
+
+lint: venv  ## yamllint, ansible-lint (production profile), filter docs, changelog, ansible-test sanity, collection build
 	yamllint --strict .
 	ansible-lint
 	tools/check-docs.sh
+	antsibull-changelog lint
+	antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+	@mkdir -p .cache && antsibull-changelog generate --output .cache/CHANGELOG.md && cmp -s .cache/CHANGELOG.md CHANGELOG.md \
+		|| { echo "CHANGELOG.md is not what changelogs/changelog.yaml renders: run antsibull-changelog generate" >&2; exit 1; }
+	@$(MAKE) --no-print-directory sanity
 	ansible-galaxy collection build --force --output-path .cache/build >/dev/null
 	@echo "lint: collection builds: $$(ls .cache/build/*.tar.gz)"
+
+sanity: venv  ## ansible-test sanity on a copy of the collection (part of make lint)
+	@$(call ansible_test,sanity $(ANSIBLE_TEST_ARGS),sanity)
 
 molecule: venv docker-hosts  ## Every molecule scenario (create, converge, idempotence, verify, destroy)
 	@grep -v '^#' molecule/QUARANTINE 2>/dev/null | sed 's/^/quarantined (not run): /' || true

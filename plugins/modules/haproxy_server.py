@@ -21,7 +21,7 @@ description:
   - Written for rolling deploys (C(deploy.yml)) instead of M(community.general.haproxy), whose drain and
     wait options have a long bug history; the states and checks here are the ones that playbook tests.
 author:
-  - django_deploy.stack contributors
+  - django_deploy.stack contributors (!UNKNOWN)
 options:
   socket:
     description: Path of the admin socket on the load balancer (the role haproxy's C(haproxy_admin_socket)).
@@ -58,6 +58,7 @@ attributes:
     description: Reports whether the admin state would change; sends no command and does not wait.
   diff_mode:
     support: none
+    description: Returns no diff; the return values RV(before) and RV(after) show what changed.
 notes:
   - A drained server still receives health checks, so it is C(UP) again as soon as it is ready when its
     application answered them meanwhile; a server that failed them comes back after C(rise) good checks.

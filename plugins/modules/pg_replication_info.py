@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: pg_replication_info
 short_description: Streaming replication state of a PostgreSQL primary or standby, optionally waiting for it
-version_added: "0.1.0"
+version_added: "1.0.0"
 description:
   - Connects to one PostgreSQL server with psycopg2 and reports its role in streaming replication.
   - On a primary, each standby connected to it (C(pg_stat_replication)) with its sent and replayed
@@ -21,7 +21,7 @@ description:
     with the problems when the time is up.
   - Read-only, it never changes anything and always reports C(changed=false).
 author:
-  - django_deploy.stack contributors
+  - django_deploy.stack contributors (!UNKNOWN)
 requirements:
   - psycopg2 on the managed host (Debian package C(python3-psycopg2)).
 options:
@@ -78,6 +78,7 @@ attributes:
     description: Read-only; runs the same queries in check mode.
   diff_mode:
     support: none
+    description: Changes nothing, so there is no diff to report.
 notes:
   - On an idle cluster, a standby's O(max_replay_lag_bytes) lag is 0 while its lag in seconds keeps
     growing (it is measured from the last replayed transaction); bound bytes, not seconds.

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Build a Django project's release bundle on the controller (role django_app, release.yml).
 
@@ -152,7 +151,7 @@ def bundle(params):
                           % (params["machine"], platform.machine()))
     exclude = tuple(params["exclude"]) if params.get("exclude") is not None else da.DEFAULT_EXCLUDES
     entries = _project_files(src, exclude)
-    version = next((data.decode("utf-8", "replace") for rel, _, data in entries if rel == "VERSION"), None)
+    version = next((data.decode("utf-8", "replace") for rel, _executable, data in entries if rel == "VERSION"), None)
     release = da.release_id(da.tree_digest(entries), version)
     key = da.wheelhouse_key(requirement_texts, extra, params["python_version"], params["machine"])
     out_dir = os.path.join(build_dir, params["name"])

@@ -32,7 +32,7 @@ def main():
         if not plan:
             print("django_deploy_migrate: nothing to apply")
             return 0
-        names = [f"{migration.app_label}.{migration.name}" for migration, _ in plan]
+        names = [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
         if check:
             print(f"django_deploy_migrate: would apply {len(names)}: {' '.join(names)}")
             return 0

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Publish a release's collected static files into the directory nginx serves (role django_app).
 
 Usage, as root: python3 django_deploy_publish_static.py SOURCE TARGET OWNER [--check]

@@ -85,7 +85,7 @@ Running 20s test @ http://lb1:80/
      50%  150.06ms
      75%  283.16ms
      90%  437.07ms
-     99%    1.23s 
+     99%    1.23s\x20
   1789 requests in 20.02s, 3.06MB read
 Requests/sec:     89.34
 Transfer/sec:    156.43KB
@@ -97,7 +97,7 @@ WRK_JSON {"requests": 1789, "duration_us": 20024645, "bytes": 3207677, "errors":
 
 def test_parse_real_output_both_ways():
     hook = bench.parse_wrk(REAL)
-    text = bench.parse_wrk(REAL.split("WRK_JSON")[0])
+    text = bench.parse_wrk(REAL.partition("WRK_JSON")[0])
     assert hook["source"] != text["source"]
     assert hook["requests"] == text["requests"] == 1789
     assert hook["rps"] == pytest.approx(89.34, abs=0.01) and text["rps"] == pytest.approx(89.34, abs=0.1)

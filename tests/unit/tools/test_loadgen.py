@@ -178,7 +178,7 @@ def test_a_bad_status_line_counts_as_transport(capsys):
         listener.listen(4)
 
         def answer_garbage():
-            conn, _ = listener.accept()
+            conn, _address = listener.accept()
             with conn:
                 conn.recv(65536)
                 conn.sendall(b"garbage\r\n\r\n")

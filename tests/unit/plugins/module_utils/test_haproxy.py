@@ -16,13 +16,17 @@ webservers,BACKEND,0,0,5,10,180,410,0,0,0,0,,0,0,0,0,UP,2,2,0
 
 """
 
-# `show servers state webservers` (format version 1), one server per line.
-SERVERS_STATE = """\
-1
-# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
-3 webservers 1 web1 172.18.0.3 2 8 1 1 12 6 3 4 6 0 0 0 - 80 - 0 0 - - 0
-3 webservers 2 web2 172.18.0.4 2 0 1 1 12 6 3 4 6 0 0 0 - 80 - 0 0 - - 0
-"""
+# `show servers state webservers` (format version 1), one server per line; HAProxy prints the
+# header as one line, split here only to keep the source within 160 columns.
+SERVERS_STATE = (
+    "1\n"
+    "# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight"
+    " srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state"
+    " srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl"
+    " srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n"
+    "3 webservers 1 web1 172.18.0.3 2 8 1 1 12 6 3 4 6 0 0 0 - 80 - 0 0 - - 0\n"
+    "3 webservers 2 web2 172.18.0.4 2 0 1 1 12 6 3 4 6 0 0 0 - 80 - 0 0 - - 0\n"
+)
 
 
 def test_parse_stat_keys_rows_by_the_header():

@@ -109,8 +109,9 @@ def test_standby_summary_measures_lag_from_the_primary_position():
     assert rep.standby_summary(_row("db3", replay=None), "0/1")["replay_lag_bytes"] is None
 
 
-@pytest.mark.parametrize("status, at_risk", [("reserved", False), ("extended", False), ("unreserved", True),
-                                              ("lost", True), (None, False)])
+@pytest.mark.parametrize("status, at_risk", [
+    ("reserved", False), ("extended", False), ("unreserved", True), ("lost", True), (None, False),
+])
 def test_slot_summary(status, at_risk):
     row = {"slot_name": "replica_db2", "slot_type": "physical", "active": 0, "wal_status": status,
            "restart_lsn": "0/1000000"}

@@ -36,7 +36,7 @@ class FakeHaproxy:
         if line.startswith("set server webservers/"):
             if self.refuse:
                 return self.refuse + "\n"
-            name, _, state = line[len("set server webservers/"):].split()
+            name, _keyword, state = line[len("set server webservers/"):].split()
             server = self.servers.get(name)
             if server is None:
                 return "No such server.\n"

@@ -47,7 +47,7 @@ STANDBY = [
     ("FROM pg_replication_slots", []),
     ("pg_last_wal_receive_lsn", [{"receive_lsn": "0/3000100", "replay_lsn": "0/3000000", "replay_lag_seconds": 2.0}]),
     ("FROM pg_stat_wal_receiver", [{"status": "streaming", "sender_host": "10.0.0.1", "sender_port": 5432,
-                                     "slot_name": "replica_db2"}]),
+                                    "slot_name": "replica_db2"}]),
 ]
 
 
