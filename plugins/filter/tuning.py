@@ -26,7 +26,7 @@ _INT_ARGS = frozenset((
     "memory_mb", "cpus", "max_connections", "pg_version", "worker_memory_mb", "workers", "threads",
     "max_workers", "process_memory_mb", "processes", "child_memory_mb", "client_connections",
     "total_memory_mb", "maxconn", "worker_processes", "worker_connections", "web_concurrency",
-    "celery_concurrency", "celery_beat",
+    "celery_concurrency", "celery_beat", "disk_mb",
 ))
 
 

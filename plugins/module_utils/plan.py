@@ -141,7 +141,31 @@ def hosts_from_inventory(hostvars: Mapping[str, Mapping[str, Any]],
             size[key] = tuning.coerce_int(f"host {host}: {var if var in hvars else fact}", value)
         overrides = {var: hvars[var] for var in OVERRIDE_VARS if var in hvars}
         hosts[host] = {**size, "groups": member_of[host], "overrides": overrides}
+        disk = data_disk_mb(facts.get("mounts"), POSTGRESQL_DATA_ROOT)
+        if disk is not None:
+            hosts[host]["disk_mb"] = disk
     return hosts
+
+
+POSTGRESQL_DATA_ROOT = "/var/lib/postgresql"
+
+
+def data_disk_mb(mounts: Any, path: str) -> int | None:
+    """Free MB of the filesystem holding path, from the gathered 'mounts' fact (None: unknown)."""
+    best = None
+    for mount in mounts or ():
+        if not isinstance(mount, Mapping):
+            continue
+        point = str(mount.get("mount") or "")
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and mount.get("size_available") is not None and (best is None or len(point) > len(best[0])):
+            best = (point, mount["size_available"])
+    if best is None:
+        return None
+    try:
+        return max(1, int(best[1]) // (1024 * 1024))
+    except (TypeError, ValueError):
+        return None
 
 
 def _with_host(host: str, func: Any, *args: Any, **kwargs: Any) -> Any:
@@ -162,6 +186,9 @@ def _host_entry(host: str, spec: Mapping[str, Any]) -> tuple[dict[str, Any], dic
     services = _with_host(host, tuning.host_services, spec.get("groups") or [], ov["django_app_server"])
     budget = _with_host(host, tuning.host_budget, memory, services)
     entry: dict[str, Any] = {"services": services, "memory_mb": memory, "cpus": cpus, "budget_mb": budget}
+    if spec.get("disk_mb") is not None:
+        # Free MB of the filesystem holding PostgreSQL's data: WAL sizes must fit in it.
+        entry["disk_mb"] = check_int(f"host {host}: disk_mb", spec["disk_mb"])
     if "gunicorn" in services:
         entry["gunicorn"] = _with_host(
             host, tuning.gunicorn_workers, budget["gunicorn"], cpus,
@@ -208,11 +235,11 @@ def cluster_plan(hosts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         if len(members) > 1:
             raise ValueError(f"{group} has {len(members)} hosts ({', '.join(members)}); it takes exactly one")
     web = {h: _app_concurrency(e) for h, e in entries.items() if "nginx" in e["services"]}
-    web_concurrency = sum(conc for conc, _ in web.values())
+    web_concurrency = sum(conc for conc, _conns in web.values())
     celery = sum(e["celery"]["concurrency"] for e in entries.values() if "celery" in e)
     beat = sum(1 for e in entries.values() if "celery_beat" in e["services"])
-    cache_clients = sum(conns for _, conns in web.values()) + celery + beat
-    servers = {h: conc for h, (conc, _) in web.items() if conc}
+    cache_clients = sum(conns for _conc, conns in web.values()) + celery + beat
+    servers = {h: conc for h, (conc, _conns) in web.items() if conc}
     for host, entry in entries.items():
         ov, budget, services = overrides[host], entry["budget_mb"], entry["services"]
         if "memcached" in services:
@@ -259,16 +286,20 @@ def _plan_postgresql(entries: dict[str, dict[str, Any]], overrides: dict[str, di
               if "postgresql_max_connections" in overrides[h]]
     cluster = pg_cluster_settings([entries[h]["cpus"] for h in db_hosts], web_concurrency, celery, beat,
                                   max_connections=max(wanted) if wanted else None)
+    pg_memory = {h: tuning.pg_memory_mb(entries[h]["memory_mb"], entries[h]["budget_mb"]) for h in db_hosts}
+    disks = {h: entries[h].get("disk_mb") for h in db_hosts}
+    # WAL a standby or a dead slot may keep: one bound for every node, the smallest host's.
+    cluster.update(tuning.pg_wal_keep_sizes([pg_memory[h] for h in db_hosts], [disks[h] for h in db_hosts]))
     in_force = []
     for host in db_hosts:
         entry, ov = entries[host], overrides[host]
         # PGTune models a whole machine (its effective_cache_size is the OS page cache), so a
         # dedicated host passes its whole RAM; a shared host passes PostgreSQL's share, as Zulip
         # ran pgtune with half the RAM (tuning.md 1.3).
-        memory = entry["memory_mb"] if entry["services"] == ["postgresql"] else entry["budget_mb"]["postgresql"]
-        settings = _with_host(host, tuning.pg_tune, memory, entry["cpus"],
+        settings = _with_host(host, tuning.pg_tune, pg_memory[host], entry["cpus"],
                               max_connections=int(cluster["max_connections"]),
-                              pg_version=ov["postgresql_version"], storage=ov["postgresql_storage"])
+                              pg_version=ov["postgresql_version"], storage=ov["postgresql_storage"],
+                              disk_mb=disks[host])
         settings.update(cluster)
         settings.update(ov.get("postgresql_settings") or {})
         entry["postgresql"] = settings

@@ -271,3 +271,19 @@ def test_hosts_from_inventory_errors_name_host_and_fix(web1, message):
     hostvars = {"web1": web1, "db1": {"ansible_facts": {"memtotal_mb": 2048, "processor_vcpus": 2}}}
     with pytest.raises((TypeError, ValueError), match=message):
         plan.hosts_from_inventory(hostvars, GROUPS)
+
+
+def test_the_data_filesystem_bounds_the_wal_and_is_found_by_longest_mount():
+    mounts = [{"mount": "/", "size_available": 50 * 1024 ** 3},
+              {"mount": "/var/lib", "size_available": 3 * 1024 ** 3},
+              {"mount": "/var/lib/postgresqlx", "size_available": 1}]
+    assert plan.data_disk_mb(mounts, plan.POSTGRESQL_DATA_ROOT) == 3072
+    assert plan.data_disk_mb([], plan.POSTGRESQL_DATA_ROOT) is None
+    hostvars = {"db1": {"ansible_facts": {"memtotal_mb": 8192, "processor_vcpus": 4, "mounts": mounts}},
+                "web1": {"ansible_facts": {"memtotal_mb": 2048, "processor_vcpus": 2}}}
+    hosts = plan.hosts_from_inventory(hostvars, {"webservers": ["web1"], "db_primary": ["db1"]})
+    assert hosts["db1"]["disk_mb"] == 3072 and "disk_mb" not in hosts["web1"]
+    settings = plan.cluster_plan(hosts)["hosts"]["db1"]["postgresql"]
+    # 10% of a 3 GB filesystem, in whole 16 MB segments: not PGTune's 4GB.
+    assert settings["max_wal_size"] == "304MB"
+    assert settings["max_slot_wal_keep_size"] == settings["max_wal_size"]

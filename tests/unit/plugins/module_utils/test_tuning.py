@@ -398,3 +398,214 @@ def test_pg_tune_is_bounded_and_monotone_in_ram(memory_mb, more_mb, cpus, connec
         assert kb(result["maintenance_work_mem"]) <= 8 * 1024 * 1024
     for key in ("shared_buffers", "effective_cache_size", "maintenance_work_mem", "work_mem", "wal_buffers"):
         assert kb(small[key]) <= kb(large[key])
+
+
+# --- WAL sizes that fit the host (tuning.md 1.1, 1.4) ----------------------------------------------
+
+def wal_mb(text):
+    units = {"kB": 1 / 1024, "MB": 1, "GB": 1024}
+    return int(text[:-2]) * units[text[-2:]]
+
+
+@pytest.mark.parametrize("memory_mb, disk_mb, min_wal, max_wal", [
+    (2048, None, "1GB", "4GB"),  # PGTune's values from 2 GB up ...
+    (64 * 1024, None, "1GB", "4GB"),
+    (2048, 40960, "1GB", "4GB"),  # ... and 40 GB of free disk
+    (2047, None, "1008MB", "4080MB"),  # 2 x 2047 = 4094, in whole 16 MB segments
+    (1024, None, "512MB", "2GB"),
+    (629, None, "304MB", "1248MB"),  # a 2 GB all-in-one host's PostgreSQL share
+    (256, None, "128MB", "512MB"),
+    (16, None, "32MB", "32MB"),  # the floor: two 16 MB WAL segments
+    (1, None, "32MB", "32MB"),
+    (64 * 1024, 20 * 1024, "512MB", "2GB"),  # 10 % of 20 GB free
+    (64 * 1024, 100, "32MB", "32MB"),  # a nearly full disk still gets what PostgreSQL needs
+])
+def test_wal_sizes_fit_the_host(memory_mb, disk_mb, min_wal, max_wal):
+    assert tuning.pg_wal_sizes(memory_mb, disk_mb) == {"min_wal_size": min_wal, "max_wal_size": max_wal}
+    result = tuning.pg_tune(memory_mb, 2, disk_mb=disk_mb)
+    assert (result["min_wal_size"], result["max_wal_size"]) == (min_wal, max_wal)
+
+
+def test_pg_tune_on_a_2_gb_all_in_one_host_no_longer_writes_4gb():
+    share = tuning.host_budget(2048, ALL_IN_ONE)["postgresql"]
+    assert tuning.pg_tune(share, 2)["max_wal_size"] == "1248MB"
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"disk_mb": 0}, ValueError, "disk_mb must be >= 1"),
+    ({"disk_mb": "40GB"}, TypeError, "disk_mb must be an integer"),
+    ({"disk_mb": True}, TypeError, "disk_mb"),
+])
+def test_pg_tune_rejects_bad_disk(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        tuning.pg_tune(4096, 2, **kwargs)
+    with pytest.raises(error, match=message):
+        tuning.pg_wal_sizes(4096, **kwargs)
+
+
+DISK_MB = st.none() | st.integers(min_value=1, max_value=100 * 1024 * 1024)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(memory_mb=st.integers(1, 4 * 1024 * 1024), more_mb=MEMORY_SHARE, disk_mb=DISK_MB,
+       more_disk=st.integers(0, 1024 * 1024))
+def test_wal_sizes_are_bounded_ordered_and_monotone(memory_mb, more_mb, disk_mb, more_disk):
+    sizes = tuning.pg_wal_sizes(memory_mb, disk_mb)
+    low, high = wal_mb(sizes["min_wal_size"]), wal_mb(sizes["max_wal_size"])
+    # The bound: PGTune's 4 GB, 2 x RAM, 10 % of the free disk; PostgreSQL's floor wins over it.
+    bound = min(4096, 2 * memory_mb, disk_mb // 10 if disk_mb is not None else 4096)
+    assert high <= max(32, bound)
+    assert high > bound - 16 or high == 32  # whole segments: at most one segment under the bound
+    assert 32 <= low <= high  # PostgreSQL: both at least twice wal_segment_size
+    assert low % 16 == 0 and high % 16 == 0
+    assert tuning.pg_wal_limit_mb(memory_mb, disk_mb) == high
+    larger = tuning.pg_wal_sizes(memory_mb + more_mb, disk_mb)
+    assert wal_mb(larger["max_wal_size"]) >= high and wal_mb(larger["min_wal_size"]) >= low
+    if disk_mb is not None:
+        roomier = tuning.pg_wal_sizes(memory_mb, disk_mb + more_disk)
+        assert wal_mb(roomier["max_wal_size"]) >= high and wal_mb(roomier["min_wal_size"]) >= low
+    else:
+        assert sizes == tuning.pg_wal_sizes(memory_mb, 40960 + more_disk)  # 4 GB fits 10 % of 40 GB
+
+
+@settings(max_examples=1000, deadline=None)
+@given(memory=st.lists(st.integers(1, 1024 * 1024), min_size=1, max_size=6), data=st.data())
+def test_wal_keep_sizes_take_the_smallest_db_host(memory, data):
+    disks = data.draw(st.none() | st.lists(DISK_MB, min_size=len(memory), max_size=len(memory)))
+    keep = tuning.pg_wal_keep_sizes(memory, disks)
+    tuned = [tuning.pg_tune(mem, 2, disk_mb=disk)
+             for mem, disk in zip(memory, disks or [None] * len(memory))]
+    smallest = min(tuned, key=lambda settings: wal_mb(settings["max_wal_size"]))
+    assert keep == {"wal_keep_size": smallest["min_wal_size"], "max_slot_wal_keep_size": smallest["max_wal_size"]}
+    assert all(wal_mb(keep["max_slot_wal_keep_size"]) <= wal_mb(t["max_wal_size"]) for t in tuned)
+    assert keep == tuning.pg_wal_keep_sizes(list(reversed(memory)), list(reversed(disks)) if disks else None)
+
+
+def test_wal_keep_sizes_stay_pgtune_on_large_hosts():
+    assert tuning.pg_wal_keep_sizes([2048, 65536]) == {"wal_keep_size": "1GB", "max_slot_wal_keep_size": "4GB"}
+    assert tuning.pg_wal_keep_sizes([4096, 1024]) == {"wal_keep_size": "512MB", "max_slot_wal_keep_size": "2GB"}
+    assert tuning.pg_wal_keep_sizes([4096, 4096], [None, 10240]) == {
+        "wal_keep_size": "256MB", "max_slot_wal_keep_size": "1GB"}
+
+
+@pytest.mark.parametrize("args, error, message", [
+    (([],), ValueError, "at least one"),
+    (("2048",), TypeError, "memory_mbs must be a list"),
+    (([2048, 0],), ValueError, "memory_mbs must be >= 1"),
+    (([2048, 1024], [None]), ValueError, r"disk_mbs must have one value per database host \(2\)"),
+    (([2048], [0]), ValueError, "disk_mb must be >= 1"),
+])
+def test_wal_keep_sizes_reject_bad_input(args, error, message):
+    with pytest.raises(error, match=message):
+        tuning.pg_wal_keep_sizes(*args)
+
+
+@pytest.mark.parametrize("memory_mb, services, expected", [
+    (2048, ["postgresql"], 2048),  # alone: PGTune models the whole machine
+    (2048, ALL_IN_ONE, 629),  # shared: its budget share (Zulip)
+    (4096, ["postgresql", "memcached"], None),
+])
+def test_pg_memory_mb(memory_mb, services, expected):
+    budget = tuning.host_budget(memory_mb, services)
+    assert tuning.pg_memory_mb(memory_mb, budget) == (expected or budget["postgresql"])
+
+
+def test_pg_memory_mb_needs_a_postgresql_budget():
+    with pytest.raises(ValueError, match="budget_mb"):
+        tuning.pg_memory_mb(2048, {"nginx": 100, "os_reserve": 320})
+
+
+# --- sizes for a person, and the reasons plan_text prints -------------------------------------------
+
+@pytest.mark.parametrize("mb, text", [
+    (0, "0 kB"), (32 / 1024, "32 kB"), (1, "1 MB"), (5041 / 1024, "4.9 MB"), (157.25, "157.2 MB"),
+    (629, "629 MB"), (1023.96, "1 GB"), (1024, "1 GB"), (1536, "1.5 GB"), (1248, "1.22 GB"),
+    (4096, "4 GB"), (3 * 1024 * 1024, "3072 GB"),
+])
+def test_human_size(mb, text):
+    assert tuning.human_size(mb) == text
+
+
+@pytest.mark.parametrize("value", [-1, "1GB", None, True])
+def test_human_size_rejects_non_sizes(value):
+    with pytest.raises(TypeError, match="size"):
+        tuning.human_size(value)
+
+
+def formula_matches(reasons, result):
+    """Every output key has a reason, and the formula value the reason gives is the output."""
+    for key, value in result.items():
+        assert key in reasons, key
+        expected, why = reasons[key]
+        assert why and "'" not in why and "{" not in why
+        if isinstance(expected, frozenset):
+            assert str(value) in expected, key
+        elif expected is not None:
+            assert expected == value, (key, expected, value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(memory_mb=st.integers(256, 256 * 1024), cpus=CPUS, connections=st.integers(1, 3000),
+       disk_mb=DISK_MB, pg_version=st.integers(10, 18), storage=st.sampled_from(tuning.STORAGE_TYPES),
+       dedicated=st.booleans())
+def test_explain_pg_tune_gives_pg_tunes_values(memory_mb, cpus, connections, disk_mb, pg_version, storage,
+                                               dedicated):
+    result = tuning.pg_tune(memory_mb, cpus, connections, pg_version, storage, disk_mb=disk_mb)
+    formula_matches(tuning.explain_pg_tune(memory_mb, cpus, connections, disk_mb, dedicated=dedicated), result)
+
+
+@settings(max_examples=500, deadline=None)
+@given(memory_mb=MEMORY_SHARE, cpus=CPUS, clients=st.integers(0, 5000), dedicated=st.booleans(),
+       total_more=st.integers(0, 4096))
+def test_explain_functions_give_the_sizing_functions_values(memory_mb, cpus, clients, dedicated, total_more):
+    gunicorn = tuning.gunicorn_workers(memory_mb, cpus)
+    formula_matches(tuning.explain_gunicorn_workers(gunicorn, memory_mb, cpus), gunicorn)
+    daemon = tuning.mod_wsgi_daemon(memory_mb, cpus)
+    formula_matches(tuning.explain_mod_wsgi_daemon(daemon, memory_mb, cpus), daemon)
+    for mpm in tuning.APACHE_MPMS:
+        mpm_settings = tuning.apache_mpm(mpm, daemon["processes"], daemon["threads"], memory_mb=memory_mb)
+        formula_matches(tuning.explain_apache_mpm(mpm_settings, daemon["processes"], daemon["threads"]),
+                        mpm_settings)
+    nginx = tuning.nginx_workers(memory_mb, cpus)
+    formula_matches(tuning.explain_nginx_workers(nginx, memory_mb, cpus), nginx)
+    haproxy = tuning.haproxy_maxconn(memory_mb, {"web1": 20})
+    reasons = tuning.explain_haproxy_maxconn(haproxy, memory_mb)
+    formula_matches(reasons, {k: v for k, v in haproxy.items() if k != "server_maxconn"})
+    assert reasons["server_maxconn web1"][0] == 20
+    cache = tuning.memcached_settings(memory_mb, cpus, clients, dedicated)
+    formula_matches(tuning.explain_memcached_settings(memory_mb, cpus, clients, dedicated), cache)
+    rabbit = tuning.rabbitmq_memory(memory_mb, memory_mb + total_more, dedicated)
+    formula_matches(tuning.explain_rabbitmq_memory(rabbit, memory_mb, memory_mb + total_more, dedicated), rabbit)
+    formula_matches(tuning.explain_celery_concurrency(memory_mb, cpus),
+                    {"concurrency": tuning.celery_concurrency(memory_mb, cpus)})
+
+
+@settings(max_examples=500, deadline=None)
+@given(memory_mb=RAM_MB, services=SERVICE_SETS)
+def test_explain_host_budget_gives_host_budgets_values(memory_mb, services):
+    try:
+        budget = tuning.host_budget(memory_mb, services)
+    except ValueError:
+        assume(False)
+    formula_matches(tuning.explain_host_budget(memory_mb, services), budget)
+
+
+@pytest.mark.parametrize("memory_mb, cpus, workers, why", [
+    (340, 2, 1, "340 MB share / 256 MB each (2 x 2 vCPUs + 1 = 5)"),
+    (1526, 2, 5, "2 x 2 vCPUs + 1, fits the 1.49 GB share at 256 MB each"),
+    (64 * 1024, 32, 12, "capped at 12 (2 x 32 vCPUs + 1 = 65)"),
+    (100, 1, 1, "at least 1, though the 100 MB share is under 256 MB"),
+])
+def test_explain_gunicorn_workers_names_the_binding_term(memory_mb, cpus, workers, why):
+    result = tuning.gunicorn_workers(memory_mb, cpus)
+    assert tuning.explain_gunicorn_workers(result, memory_mb, cpus)["workers"] == (workers, why)
+
+
+@pytest.mark.parametrize("memory_mb, disk_mb, why", [
+    (629, None, "2 x the 629 MB share, in 16 MB WAL segments"),
+    (4096, None, "PGTune web profile: fits from 2 GB of RAM"),
+    (4096, 20480, "10% of the 20 GB free disk, in 16 MB WAL segments"),
+    (8, None, "2 WAL segments of 16 MB, the least PostgreSQL takes"),
+])
+def test_explain_max_wal_size(memory_mb, disk_mb, why):
+    assert tuning.explain_pg_tune(memory_mb, 2, 100, disk_mb)["max_wal_size"][1] == why
