@@ -4,7 +4,7 @@ Pure helpers over plain values (names, bytes, text): which files belong to a rel
 release's identity (a digest of its content, so an unchanged project is the same release and a
 re-run changes nothing), the wheelhouse key (the requirements and the hosts' Python and
 platform) and the lock file that installs exactly the built wheels on hosts without PyPI.
-The I/O (walking the tree, pip, tar) is in roles/django_app/library/django_app_bundle.py.
+The I/O (walking the tree, pip, tar) is in roles/django_app/files/django_app_bundle.py.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.django_deploy.stack.plugins.module_utils import plan, stack
+
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = sorted(p for p in (ROOT / "roles").iterdir() if (p / "tasks" / "main.yml").is_file())
 
@@ -33,6 +35,18 @@ def test_defaults_match_argument_specs(role):
     options = _load(role / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
     problems = [f"{name}: in defaults but not in argument_specs" for name in defaults if name not in options]
     for name, spec in options.items():
+        if name in stack.PUBLIC_DEFAULTS:
+            # The stack model holds the default; the role reads the value from the model.
+            if spec.get("default") != stack.PUBLIC_DEFAULTS[name]:
+                problems.append(f"{name}: spec default {spec.get('default')!r} != stack model's "
+                                f"{stack.PUBLIC_DEFAULTS[name]!r}")
+            if name in defaults and "{{" not in str(defaults[name]):
+                problems.append(f"{name}: the role's default must read the stack model")
+            continue
+        if name in stack.DERIVED and "default" in spec:
+            problems.append(f"{name}: its default follows another value: state it in the description")
+        if name not in defaults and (name in stack.DERIVED or name in plan.OVERRIDE_VARS + plan.SIZE_VARS):
+            continue  # unset: derived by the stack model
         if name not in defaults:
             if not spec.get("required"):
                 problems.append(f"{name}: documented but has no default")

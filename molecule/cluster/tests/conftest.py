@@ -13,6 +13,8 @@ from scenario_testing import (  # noqa: E402,F401  (fixtures and the hook are re
     sql)
 
 SITE = "demo.example.test"
+# molecule.yml moves every public port off its default; the default each replaces.
+PORTS = {"postgresql": (5433, 5432), "memcached": (11311, 11211), "rabbitmq": (5673, 5672), "nginx": (8088, 80)}
 LB = "http://lb1/"
 WEB = ("web1", "web2")
 HOST_NAMES = ("lb1", "web1", "web2", "db1", "db2", "cache1", "mq1", "worker1")

@@ -9,11 +9,11 @@ import uuid
 
 import pytest
 
-from conftest import WEB, eventually, note_is_counted, page, sql, text
+from conftest import PORTS, WEB, eventually, note_is_counted, page, sql, text
 
 MEMCACHED_STATS = r"""
-import socket
-s = socket.create_connection(("127.0.0.1", 11211), timeout=5)
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
 s.sendall(b"stats\r\n")
 data = b""
 while not data.endswith(b"END\r\n"):
@@ -23,7 +23,7 @@ print(data.decode())
 
 
 def memcached_stats(host) -> dict:
-    out = host.check_output("python3 -c %s", MEMCACHED_STATS)
+    out = host.check_output("python3 -c %s %s", MEMCACHED_STATS, PORTS["memcached"][0])
     return dict(re.findall(r"^STAT (\S+) (\S+)\r?$", out, re.M))
 
 

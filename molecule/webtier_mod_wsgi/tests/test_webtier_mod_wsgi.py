@@ -86,13 +86,13 @@ def test_the_planned_mpm_is_loaded_with_the_planned_limits(hosts, plan):
 def test_apache_listens_only_on_the_loopback_port(hosts):
     host = hosts["web1"]
     listening = host.check_output("ss -Hltnp | grep apache2 || true").splitlines()
-    assert listening and all(line.split()[3] == "127.0.0.1:8081" for line in listening), listening
+    assert listening and all(line.split()[3] == "127.0.0.1:8091" for line in listening), listening
     assert host.socket("tcp://0.0.0.0:80").is_listening  # nginx
     assert not host.file("/etc/apache2/sites-enabled/000-default.conf").exists
 
 
 def test_apache_is_not_reachable_from_other_hosts(http):
-    answer = http("http://web1:8081/", {"Host": SITE})
+    answer = http("http://web1:8091/", {"Host": SITE})
     assert "error" in answer, answer
 
 

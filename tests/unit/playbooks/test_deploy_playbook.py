@@ -38,7 +38,7 @@ def _tasks_from(tasks):
 
 def test_plays_run_build_then_web_one_by_one_then_workers_then_beat_then_cleanup():
     hosts = [play["hosts"] for play in PLAYS]
-    assert hosts == ["all", "all", "webservers:celery_workers:celery_beat", "webservers",
+    assert hosts == ["all", "webservers:celery_workers:celery_beat", "webservers",
                      "celery_workers:!celery_beat", "celery_beat", "webservers:celery_workers:celery_beat"]
     assert _tasks_from(PLAYS[-1]["tasks"]) == ["cleanup.yml"]
 
@@ -61,7 +61,7 @@ def test_web_hosts_switch_one_at_a_time_and_a_failure_stops_the_rollout():
     assert first_drain["django_deploy.stack.haproxy_server"]["require_other_up"] is True
     back, stop = web["tasks"][-2:]
     assert back["django_deploy.stack.haproxy_server"]["state"] == "ready" and "wait_timeout" in back["django_deploy.stack.haproxy_server"]
-    assert "ansible.builtin.fail" in stop and stop["when"] == "__deploy_failure is defined", \
+    assert "ansible.builtin.fail" in stop and stop["when"] == "_deploy_failure is defined", \
         "a failed host goes back into rotation, then stops the rollout"
 
 
@@ -72,7 +72,7 @@ def test_each_host_is_switched_by_the_roles_and_waits_for_its_release_through_ng
                      "django_deploy.stack.nginx"]
     flush = next(i for i, t in enumerate(HOST_TASKS) if t.get("ansible.builtin.meta") == "flush_handlers")
     assert flush == len(HOST_TASKS) - 2, "the app server restarts before the health wait"
-    assert "__django_app_release" in HOST_TASKS[-1]["vars"]["nginx_expected_release"]
+    assert "django_app_target_release" in HOST_TASKS[-1]["vars"]["nginx_expected_release"]
     healthy = yaml.safe_load((ROOT / "roles" / "nginx" / "tasks" / "healthy.yml").read_text())
     uri = healthy[0]
     assert "127.0.0.1" in uri["ansible.builtin.uri"]["url"] and "nginx_listen_port" in uri["ansible.builtin.uri"]["url"]
@@ -93,4 +93,4 @@ def test_bad_topology_is_refused_before_any_host_is_contacted(tmp_path, playbook
     result = _run_site(tmp_path, _inventory({**GOOD, "db_primary": []}, SECRETS), playbook)
     out = " ".join((result.stdout + result.stderr).split())
     assert result.returncode != 0
-    assert "db_primary exactly one (has none)" in out and "UNREACHABLE" not in out
+    assert "group db_primary has no host" in out and "UNREACHABLE" not in out

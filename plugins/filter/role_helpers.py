@@ -1,0 +1,72 @@
+# Copyright: contributors to django_deploy.stack
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Role helper filters: thin wrappers over plugins/module_utils/role_helpers.py.
+
+Each filter binds its arguments to the pure function's signature, coerces the few that Ansible
+may hand over as strings ('-e django_app_releases_keep=5'), calls it, and turns TypeError and
+ValueError into an AnsibleFilterError that names the filter. Undefined values are returned as
+they are (ansible-core >= 2.19 already skips the call for them). The documentation of each
+filter is in the adjacent <filter_name>.yml.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
+from jinja2 import Undefined
+
+from ansible_collections.django_deploy.stack.plugins.module_utils import role_helpers
+
+
+def _coerce(arguments: dict[str, Any]) -> None:
+    """Coerce the bound arguments in place; errors name the argument."""
+    if "keep" in arguments and isinstance(arguments["keep"], str):
+        try:
+            arguments["keep"] = int(arguments["keep"], 10)
+        except ValueError:
+            raise ValueError(f"keep must be an integer, got {arguments['keep']!r}") from None
+    if "app_login_ok" in arguments:
+        try:
+            arguments["app_login_ok"] = boolean(arguments["app_login_ok"], strict=True)
+        except TypeError:
+            raise TypeError(f"app_login_ok must be a boolean, got {arguments['app_login_ok']!r}") from None
+
+
+def _filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    """The filter `name` over the pure function `func`."""
+    signature = inspect.signature(func)
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, Undefined):
+                return value
+        try:
+            bound = signature.bind(*args, **kwargs)
+            _coerce(bound.arguments)
+            return func(*bound.args, **bound.kwargs)
+        except (TypeError, ValueError) as exc:
+            raise AnsibleFilterError(f"{name}: {exc}") from exc
+
+    wrapper.__name__ = name
+    return wrapper
+
+
+_FILTERS = {
+    "rabbitmq_user_drift": role_helpers.rabbitmq_user_drift,
+    "releases_to_remove": role_helpers.releases_to_remove,
+    "pgpass_line": role_helpers.pgpass_line,
+    "bad_sysctls": role_helpers.bad_sysctls,
+    "missing_packages": role_helpers.missing_packages,
+}
+
+
+class FilterModule:
+    """django_deploy.stack role helper filters."""
+
+    def filters(self) -> dict[str, Callable[..., Any]]:
+        return {name: _filter(name, func) for name, func in _FILTERS.items()}

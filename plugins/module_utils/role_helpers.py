@@ -1,0 +1,202 @@
+# Copyright: contributors to django_deploy.stack
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Decisions the roles used to spell in Jinja: RabbitMQ user drift, which releases to remove,
+the libpq password file line, the kernel parameters and packages of the common role.
+
+Pure Python (no Ansible imports), so plugins/filter/role_helpers.py wraps each function as a
+filter and tests/unit/plugins/module_utils/test_role_helpers.py tests it without Ansible. Every
+function raises ValueError or TypeError, with a message naming the argument, on input it cannot
+use; the filter turns that into AnsibleFilterError.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Iterable, Mapping, Sequence
+
+# --- RabbitMQ: the app's user and the guest user ------------------------------------------------
+
+# What the app's user has on its vhost when nothing is to be done (rabbitmqctl list_permissions).
+_FULL_RIGHTS = {"configure": ".*", "write": ".*", "read": ".*"}
+
+
+def _rabbitmqctl_rows(name: str, result: Any) -> list[dict[str, Any]]:
+    """The rows of one `rabbitmqctl ... --formatter json` command result; none when it failed."""
+    if not isinstance(result, Mapping) or "rc" not in result:
+        raise TypeError(f"{name} must be a registered command result (with rc and stdout), got {type(result).__name__}")
+    if result["rc"] != 0:
+        # A failed read (check mode before the server is installed, a vhost not created yet)
+        # counts as nothing there: the writes then run, and check mode reports them.
+        return []
+    stdout = result.get("stdout", "")
+    try:
+        rows = json.loads(stdout)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: rabbitmqctl printed no JSON ({exc}): {str(stdout)[:200]!r}") from exc
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise ValueError(f"{name}: rabbitmqctl printed JSON that is not a list of objects: {str(stdout)[:200]!r}")
+    return rows
+
+
+def rabbitmq_user_drift(results: Sequence[Any], app_user: str, app_login_ok: bool) -> dict[str, Any]:
+    """What the user tasks of the rabbitmq role have to do, from what they read.
+
+    results: the two registered results of `rabbitmqctl -q list_users --formatter json` and
+    `rabbitmqctl -q list_permissions -p <vhost> --formatter json`, in that order (a result with
+    rc != 0 counts as an empty list). app_login_ok: whether `rabbitmqctl authenticate_user`
+    accepted the app's password.
+
+    Returns users (names), app_user_present, guest_present, app_user_in_sync (the user exists
+    without tags, logs in, and has exactly configure/write/read '.*' on the vhost) and drift
+    (the changes to make, in words).
+    """
+    if isinstance(results, (str, bytes, Mapping)) or not isinstance(results, Sequence) or len(results) != 2:
+        raise ValueError("results must be the two command results (list_users, then list_permissions)")
+    if not isinstance(app_user, str) or not app_user:
+        raise ValueError(f"app_user must be a non-empty string, got {app_user!r}")
+    if not isinstance(app_login_ok, bool):
+        raise TypeError(f"app_login_ok must be a boolean, got {type(app_login_ok).__name__}")
+    users = _rabbitmqctl_rows("list_users", results[0])
+    permissions = _rabbitmqctl_rows("list_permissions", results[1])
+    names = [row.get("user") for row in users]
+    app_tags = [row.get("tags") for row in users if row.get("user") == app_user]
+    app_rights = [row for row in permissions if row.get("user") == app_user]
+    in_sync = app_tags == [[]] and app_login_ok and app_rights == [{"user": app_user, **_FULL_RIGHTS}]
+    guest_present = "guest" in names
+    drift = ([] if in_sync else [f"create or update user {app_user}"]) + (
+        ["delete the guest user"] if guest_present else [])
+    return {
+        "users": names,
+        "app_user_present": app_user in names,
+        "guest_present": guest_present,
+        "app_user_in_sync": in_sync,
+        "drift": drift,
+    }
+
+
+# --- django_app: release retention --------------------------------------------------------------
+
+
+def releases_to_remove(found: Sequence[Mapping[str, Any]], directory: str, keep: int,
+                       protect: Iterable[Any] = ()) -> list[str]:
+    """The directories under `directory` to delete, newest first.
+
+    found: the `files` of an ansible.builtin.find (each with path and mtime), possibly of
+    several directories: only the direct children of `directory` count. protect: paths that
+    stay whatever their age (current's and previous' targets; empty strings are ignored). Of
+    the others, the `keep` newest (by mtime) stay too.
+    """
+    if not isinstance(directory, str) or not directory.startswith("/"):
+        raise ValueError(f"directory must be an absolute path, got {directory!r}")
+    if isinstance(keep, bool) or not isinstance(keep, int):
+        raise TypeError(f"keep must be an integer, got {type(keep).__name__} {keep!r}")
+    if keep < 0:
+        raise ValueError(f"keep must be >= 0, got {keep}")
+    if isinstance(protect, (str, bytes)):
+        raise TypeError("protect must be a list of paths, not a string")
+    prefix = directory.rstrip("/") + "/"
+    kept = {path for path in protect if path}
+    candidates = []
+    for index, entry in enumerate(found):
+        if not isinstance(entry, Mapping) or "path" not in entry or "mtime" not in entry:
+            raise ValueError(f"found[{index}] must be a find result entry with path and mtime")
+        path = entry["path"]
+        if str(path).startswith(prefix) and path not in kept:
+            candidates.append(entry)
+    # Stable, like Jinja's sort: releases with the same mtime keep find's order.
+    newest_first = sorted(candidates, key=lambda entry: float(entry["mtime"]), reverse=True)
+    return [entry["path"] for entry in newest_first[keep:]]
+
+
+# --- PostgreSQL: the password file --------------------------------------------------------------
+
+_PGPASS_FORBIDDEN = ("\n", "\r", "\0")
+
+
+def pgpass_escape(value: str) -> str:
+    """One field of a libpq password file: backslash and colon escaped with a backslash."""
+    if not isinstance(value, str):
+        raise TypeError(f"a pgpass field must be a string, got {type(value).__name__}")
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def pgpass_line(password: str, user: str, database: str = "*", host: str = "*", port: Any = "*") -> str:
+    """host:port:database:user:password, each field escaped; a field that is exactly '*' stays the
+    wildcard libpq matches anything with. Without a line ending."""
+    fields = {"host": host, "port": port, "database": database, "user": user, "password": password}
+    for name, value in fields.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            # As Jinja prints them (a numeric password from YAML, a port).
+            fields[name] = value = str(value)
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+        if any(char in value for char in _PGPASS_FORBIDDEN):
+            # Never print the value: it may be the password.
+            raise ValueError(f"{name} contains a line break or NUL, which a pgpass line cannot hold")
+        if name != "password" and not value:
+            raise ValueError(f"{name} must not be empty (use '*' for any)")
+    return ":".join(value if value == "*" and name != "password" else pgpass_escape(value)
+                    for name, value in fields.items())
+
+
+def pgpass_fields(line: str) -> list[str]:
+    """The five fields of a password file line as libpq reads them (fe-connect.c): backslash
+    escapes undone, each of the first four ending at an unescaped colon. For tests and checks."""
+    fields: list[str] = []
+    field: list[str] = []
+    chars = iter(line.rstrip("\n"))
+    for char in chars:
+        if char == "\\":
+            field.append(next(chars, ""))
+        elif char == ":":
+            fields.append("".join(field))
+            field = []
+            if len(fields) == 5:
+                break
+        else:
+            field.append(char)
+    else:
+        fields.append("".join(field))
+    if len(fields) != 5:
+        raise ValueError(f"a pgpass line has five fields, this one {len(fields)}")
+    return fields
+
+
+# --- common: kernel parameters and base packages ------------------------------------------------
+
+_SYSCTL_NAME = re.compile(r"^[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+$")
+_SYSCTL_VALUE = re.compile(r"^-?[0-9]+( -?[0-9]+)*$")
+
+
+def bad_sysctls(sysctls: Mapping[Any, Any]) -> list[str]:
+    """'name = value' of every kernel parameter that is not a dotted name with a number (or
+    numbers separated by spaces) as value, in the mapping's order; empty when all are good.
+
+    The rules of the role's former Jinja test, which matched with re.match (so '$' also accepts
+    a final newline)."""
+    if not isinstance(sysctls, Mapping):
+        raise TypeError(f"sysctls must be a mapping of name to value, got {type(sysctls).__name__}")
+    return [f"{name} = {value}" for name, value in sysctls.items()
+            if not (_SYSCTL_NAME.match(str(name)) and _SYSCTL_VALUE.match(str(value)))]
+
+
+_DPKG_INSTALLED = re.compile(r"^[^ ]+ installed$")
+
+
+def missing_packages(wanted: Sequence[str], dpkg_lines: Iterable[str]) -> list[str]:
+    """The packages of `wanted` (in its order, once each) that dpkg does not report installed.
+
+    dpkg_lines: the output of dpkg-query --show --showformat='${Package} ${db:Status-Status}\\n',
+    one '<package> <status>' per line; a package missing from it (unknown to dpkg) is missing.
+    """
+    if isinstance(wanted, (str, bytes)) or not isinstance(wanted, Sequence):
+        raise TypeError("wanted must be a list of package names")
+    if isinstance(dpkg_lines, (str, bytes)):
+        raise TypeError("dpkg_lines must be a list of lines (stdout_lines), not a string")
+    installed = {line.split()[0] for line in dpkg_lines if _DPKG_INSTALLED.match(str(line))}
+    missing: list[str] = []
+    for package in wanted:
+        if package not in installed and package not in missing:
+            missing.append(package)
+    return missing

@@ -1,0 +1,626 @@
+"""The stack model: what runs where, who talks to whom on which port, the app's layout, the
+secrets each host needs, the platform of each host and the sizing - computed once per run.
+
+Pure Python over plain mappings (no Ansible imports, no I/O). The filter
+django_deploy.stack.stack_model hands it the inventory (each host's variables and facts, the
+groups) and every playbook sets the result as the fact ``django_deploy_stack`` in its first
+play; roles and templates only read it. Shape of the result:
+
+- ``topology``: the hosts of each part of the stack (``db_primary``, ``db_replicas``,
+  ``db_hosts``, ``app_hosts``, ``webservers``, ...), in inventory order;
+- ``hosts``: per host its ``address``, ``groups``, ``services``, ``platform`` (Debian release,
+  PostgreSQL version and paths), ``secrets`` (the variables it needs) and ``clients`` (per
+  service it serves, the hosts allowed to connect: pg_hba, bind addresses, firewalls);
+- ``endpoints``: per service, the servers' host, address and port, from each role's public
+  port variable on that server;
+- ``flows``: every connection the stack makes: client host, server host, port, protocol,
+  service and purpose;
+- ``app``: the application's name, account, paths, units, database and broker accounts;
+- ``sizing``: plan.cluster_plan (memory budget and settings per host, cluster totals).
+
+Bad input raises StackError with one line per problem, each naming the variable or the group
+as the user wrote it; nothing is half-computed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Iterable, Mapping
+
+from ansible_collections.django_deploy.stack.plugins.module_utils import plan, tuning
+
+# Inventory groups (docs/DESIGN.md), in the order they are described there.
+GROUPS = ("loadbalancers", "webservers", "db_primary", "db_replicas", "memcached", "rabbitmq",
+          "celery_workers", "celery_beat")
+APP_GROUPS = ("webservers", "celery_workers", "celery_beat")
+
+# Public variables more than one role reads, with their defaults: the one place these defaults
+# live. Each role documents its own in meta/argument_specs.yml (a unit test checks they agree)
+# and reads the values from the model, never from the raw variable.
+PUBLIC_DEFAULTS: dict[str, Any] = {
+    "django_app_name": "demo",
+    "django_app_server": "gunicorn",
+    "django_app_settings_module": "demo.settings",
+    "django_app_wsgi_module": "demo.wsgi:application",
+    "django_app_celery_app": "demo",
+    "django_app_health_path": "/healthz",
+    "postgresql_port": 5432,
+    "postgresql_cluster": "main",
+    "postgresql_replication_user": "replicator",
+    "memcached_port": 11211,
+    "rabbitmq_amqp_port": 5672,
+    "mod_wsgi_listen_port": 8081,
+    "haproxy_http_port": 80,
+}
+# Defaults that follow another value (None here): documented in the roles' argument specs.
+#   django_app_static_root      <home>/static
+#   common_app_user / _group    django_app_name / common_app_user
+#   common_app_home             /srv/<django_app_name>
+#   postgresql_app_database     django_app_name   (and postgresql_app_user)
+#   rabbitmq_app_user           django_app_name   (and rabbitmq_app_vhost)
+#   postgresql_version          the Debian release's (PLATFORMS)
+#   nginx_listen_port           80, or 8080 on a host that is also a load balancer
+DERIVED = ("django_app_static_root", "common_app_user", "common_app_group", "common_app_home",
+           "postgresql_app_database", "postgresql_app_user", "rabbitmq_app_user", "rabbitmq_app_vhost",
+           "postgresql_version", "nginx_listen_port")
+
+PORT_VARS = ("postgresql_port", "memcached_port", "rabbitmq_amqp_port", "mod_wsgi_listen_port",
+             "haproxy_http_port", "nginx_listen_port")
+NGINX_PORT_BEHIND_HAPROXY = 8080
+# RabbitMQ's own derivations (rabbitmq.com/docs/networking): Erlang distribution on the AMQP
+# port + 20000, the CLI tools' range 10000 above that, epmd on 4369.
+RABBITMQ_DIST_OFFSET = 20000
+RABBITMQ_CLI_OFFSET = 10000
+RABBITMQ_CLI_PORTS = 11
+EPMD_PORT = 4369
+
+# Debian releases: what differs between them, in one place.
+PLATFORMS: dict[str, dict[str, Any]] = {
+    "12": {"codename": "bookworm", "postgresql_version": 15, "python": "3.11"},
+    "13": {"codename": "trixie", "postgresql_version": 17, "python": "3.13"},
+}
+DEFAULT_PLATFORM = "12"
+
+_SLUG = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+_PG_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_WSGI = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+class StackError(ValueError):
+    """The inventory does not describe a stack that can be deployed; one line per problem."""
+
+    def __init__(self, problems: Iterable[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+# ---------------------------------------------------------------------------------------------
+# Variables: what each public variable must be. A rule is (kind, detail); checked on every host
+# that sets the variable, before anything else is computed.
+def _describe(value: Any) -> str:
+    """A value as a user wrote it (no Python type names)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(str(value))
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if value is None:
+        return "empty"
+    return str(value)
+
+
+def _whole(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return tuning.coerce_int("value", value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_int(value: Any, low: int, high: int | None = None) -> str | None:
+    number = _whole(value)
+    bound = f"from {low} to {high}" if high is not None else f"of {low} or more"
+    if number is None or number < low or (high is not None and number > high):
+        return f"must be a whole number {bound}"
+    return None
+
+
+def _check_match(pattern: re.Pattern[str], what: str):
+    def check(value: Any) -> str | None:
+        if not isinstance(value, str) or not pattern.match(value):
+            return f"must be {what}"
+        return None
+    return check
+
+
+def _check_choice(choices: Iterable[str]):
+    choices = tuple(choices)
+
+    def check(value: Any) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}"
+    return check
+
+
+def _check_port(value: Any) -> str | None:
+    return _check_int(value, 1, 65535)
+
+
+def _check_count(value: Any) -> str | None:
+    return _check_int(value, 1)
+
+
+def _check_host_list(value: Any) -> str | None:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
+        return "must be a list of host names"
+    if not all(isinstance(item, str) and item for item in value):
+        return "must be a list of host names (text)"
+    return None
+
+
+def _check_path(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.startswith("/") or "//" in value or ".." in value.split("/"):
+        return "must be an absolute path"
+    return None
+
+
+def _check_mapping(value: Any) -> str | None:
+    return None if isinstance(value, Mapping) else "must be a mapping of setting names to values"
+
+
+def _check_rabbit_limit(value: Any) -> str | None:
+    try:
+        tuning._rabbit_bytes("value", value)  # pylint: disable=protected-access
+    except (TypeError, ValueError):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1:
+            return None
+        return "must be a fraction below 1 or a size such as 512MB"
+    return None
+
+
+RULES: dict[str, Any] = {
+    "django_app_name": _check_match(_SLUG, "a lowercase slug: a letter, then letters, digits or _ (at most 31)"),
+    "django_app_server": _check_choice(tuning.APP_SERVERS),
+    "django_app_settings_module": _check_match(_DOTTED, "a dotted Python module path, such as mysite.settings"),
+    "django_app_wsgi_module": _check_match(_WSGI, "module:callable, such as mysite.wsgi:application"),
+    "django_app_celery_app": lambda v: None if v in ("", None) else _check_match(_DOTTED, "a dotted module path, or empty for no Celery")(v),
+    "django_app_allowed_hosts": _check_host_list,
+    "django_app_health_path": _check_match(re.compile(r"^/[^\s?#]*$"), "a URL path starting with /"),
+    "django_app_static_root": _check_path,
+    "common_app_user": _check_match(_SLUG, "a lowercase user name"),
+    "common_app_group": _check_match(_SLUG, "a lowercase group name"),
+    "common_app_home": _check_path,
+    "postgresql_app_database": _check_match(_PG_NAME, "a lowercase PostgreSQL name"),
+    "postgresql_app_user": _check_match(_PG_NAME, "a lowercase PostgreSQL name"),
+    "postgresql_replication_user": _check_match(_PG_NAME, "a lowercase PostgreSQL name"),
+    "postgresql_cluster": _check_match(_SLUG, "a cluster name such as main"),
+    "postgresql_version": lambda v: _check_int(v, 10, 99),
+    "postgresql_storage": _check_choice(tuning.STORAGE_TYPES),
+    "postgresql_settings": _check_mapping,
+    "postgresql_max_connections": lambda v: _check_int(v, plan.PG_SUPERUSER_RESERVED + 1),
+    "rabbitmq_app_user": _check_match(re.compile(r"^[A-Za-z0-9_.-]{1,64}$"), "a RabbitMQ user name"),
+    "rabbitmq_app_vhost": _check_match(re.compile(r"^[A-Za-z0-9_./-]{1,64}$"), "a RabbitMQ vhost name"),
+    "rabbitmq_vm_memory_high_watermark": _check_rabbit_limit,
+    "rabbitmq_disk_free_limit": _check_rabbit_limit,
+    "mod_wsgi_mpm": _check_choice(tuning.APACHE_MPMS),
+    "django_deploy_host_memory_mb": lambda v: _check_int(v, tuning.MIN_HOST_MEMORY_MB),
+    "django_deploy_host_cpus": _check_count,
+    **{name: _check_port for name in PORT_VARS},
+    **{name: _check_count for name in plan.INT_VARS if name != "postgresql_version"},
+}
+
+
+def check_variables(hosts: Mapping[str, Mapping[str, Any]],
+                    origins: Mapping[str, Mapping[str, str]] | None = None) -> list[str]:
+    """One line per bad value: the variable as written, the value, where it was set, the rule.
+
+    A value set once for many hosts (group_vars, -e) is reported once, with the hosts it broke.
+    """
+    origins = origins or {}
+    found: dict[tuple[str, str, str], list[str]] = {}
+    for host in hosts:
+        hvars = hosts[host]
+        for name, rule in RULES.items():
+            if name not in hvars:
+                continue
+            problem = rule(hvars[name])
+            if problem:
+                where = (origins.get(host) or {}).get(name, "")
+                found.setdefault((name, _describe(hvars[name]), where), []).append(host)
+    lines = []
+    for (name, value, where), where_hosts in found.items():
+        place = f" (set in {where})" if where else ""
+        rule = RULES[name](hosts[where_hosts[0]][name])
+        who = "every host" if len(where_hosts) > 1 and len(where_hosts) == len(hosts) else _hosts_text(where_hosts)
+        lines.append(f"{name} = {value}{place}, for {who}: {rule}.")
+    return lines
+
+
+def _hosts_text(hosts: list[str]) -> str:
+    return f"host {hosts[0]}" if len(hosts) == 1 else f"hosts {', '.join(hosts)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Topology.
+def topology(groups: Mapping[str, Iterable[str]], primary: str | None = None) -> dict[str, list[str]]:
+    """The hosts of each part of the stack, in inventory order. primary: a replica promote.yml
+    makes the primary (it then counts as db_primary, and the old primary as no database host)."""
+    members = {name: list(dict.fromkeys(groups.get(name) or ())) for name in GROUPS}
+    if primary:
+        members["db_primary"] = [primary]
+        members["db_replicas"] = [h for h in members["db_replicas"] if h != primary]
+    return {
+        **members,
+        "db_hosts": list(dict.fromkeys(members["db_primary"] + members["db_replicas"])),
+        "app_hosts": list(dict.fromkeys(h for g in APP_GROUPS for h in members[g])),
+        "celery_hosts": list(dict.fromkeys(members["celery_workers"] + members["celery_beat"])),
+        # Every host the stack runs on (after a promotion, the old primary is none of them).
+        "all": list(dict.fromkeys(h for g in GROUPS for h in members[g])),
+    }
+
+
+def check_topology(groups: Mapping[str, Iterable[str]], celery: bool = True) -> list[str]:
+    """One line per broken rule: the rule, the group and its hosts, what to change."""
+    members = {name: list(dict.fromkeys(groups.get(name) or ())) for name in GROUPS}
+
+    def listed(name: str) -> str:
+        return ", ".join(members[name]) or "no host"
+
+    problems = []
+    if not members["webservers"]:
+        problems.append("Rule 'at least one web server': group webservers has no host; add the hosts that run nginx and Django.")
+    if len(members["db_primary"]) != 1:
+        problems.append(f"Rule 'exactly one database primary': group db_primary has {listed('db_primary')}; "
+                        "put exactly one host in it.")
+    both = [h for h in members["db_primary"] if h in members["db_replicas"]]
+    if both:
+        problems.append(f"Rule 'a primary is not a replica': host {', '.join(both)} is in both db_primary and "
+                        "db_replicas; take it out of db_replicas.")
+    if len(members["celery_beat"]) > 1:
+        problems.append(f"Rule 'at most one Celery beat': group celery_beat has {listed('celery_beat')}; "
+                        "keep one host (two beats send every periodic task twice).")
+    celery_hosts = members["celery_workers"] + members["celery_beat"]
+    if celery_hosts and not members["rabbitmq"]:
+        problems.append(f"Rule 'Celery needs a broker': groups celery_workers/celery_beat have "
+                        f"{', '.join(dict.fromkeys(celery_hosts))} but group rabbitmq has no host; add one.")
+    if celery_hosts and not celery:
+        problems.append(f"Rule 'Celery hosts need a Celery app': django_app_celery_app is empty but groups "
+                        f"celery_workers/celery_beat have {', '.join(dict.fromkeys(celery_hosts))}.")
+    return problems
+
+
+def inventory_problems(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Iterable[str]],
+                       origins: Mapping[str, Mapping[str, str]] | None = None, primary: str | None = None,
+                       secrets: bool = True) -> list[str]:
+    """What the inventory alone says is wrong (variables, topology, secrets), without facts:
+    checked before any host is contacted."""
+    if primary and primary not in (groups.get("db_replicas") or ()):
+        return [f"{primary} is not a host of db_replicas: only a replica can become the primary."]
+    problems = check_variables(hosts, origins)
+    first = next(iter(hosts.values()), {})
+    if primary is None:
+        problems += check_topology(groups, celery=bool(_value(first, "django_app_celery_app")))
+    if secrets and not problems:
+        problems += missing_secrets(hosts, topology(groups, primary))
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# The model.
+def _value(hvars: Mapping[str, Any], name: str, default: Any = None) -> Any:
+    if name in hvars and hvars[name] is not None:
+        return hvars[name]
+    return PUBLIC_DEFAULTS.get(name, default)
+
+
+def _address(host: str, facts: Mapping[str, Any]) -> str | None:
+    ipv4 = facts.get("default_ipv4") or {}
+    address = ipv4.get("address") if isinstance(ipv4, Mapping) else None
+    if address:
+        ipaddress.ip_address(address)
+    return address or None
+
+
+def _platform(hvars: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, Any]:
+    release = str(facts.get("distribution_major_version") or DEFAULT_PLATFORM)
+    known = PLATFORMS.get(release, PLATFORMS[DEFAULT_PLATFORM])
+    pg_version = tuning.coerce_int("postgresql_version", hvars.get("postgresql_version") or known["postgresql_version"])
+    cluster = str(_value(hvars, "postgresql_cluster"))
+    return {
+        "debian": release,
+        "codename": known["codename"],
+        "supported": release in PLATFORMS,
+        "python": known["python"],
+        "postgresql": {
+            "version": pg_version,
+            "cluster": cluster,
+            "packages": [f"postgresql-{pg_version}", f"postgresql-client-{pg_version}", "python3-psycopg2"],
+            "config_dir": f"/etc/postgresql/{pg_version}/{cluster}",
+            "data_dir": f"/var/lib/postgresql/{pg_version}/{cluster}",
+            "bin_dir": f"/usr/lib/postgresql/{pg_version}/bin",
+            "service": f"postgresql@{pg_version}-{cluster}",
+        },
+    }
+
+
+def app_layout(hvars: Mapping[str, Any]) -> dict[str, Any]:
+    """The application's account, paths and units on every app host (one app per stack)."""
+    name = str(_value(hvars, "django_app_name"))
+    user = str(hvars.get("common_app_user") or name)
+    home = str(hvars.get("common_app_home") or f"/srv/{name}")
+    etc = f"/etc/{name}"
+    celery_app = _value(hvars, "django_app_celery_app")
+    return {
+        "name": name,
+        "user": user,
+        "group": str(hvars.get("common_app_group") or user),
+        "home": home,
+        "releases": f"{home}/releases",
+        "current": f"{home}/current",
+        "previous": f"{home}/previous",
+        "collected": f"{home}/collected",
+        "wheels": f"{home}/wheels",
+        "static_root": str(hvars.get("django_app_static_root") or f"{home}/static"),
+        "etc": etc,
+        "pythonpath": f"{etc}/python",
+        "env_file": f"{etc}/environment",
+        "settings_file": f"{etc}/python/django_deploy_settings.py",
+        "run": f"/usr/local/sbin/{name}-run",
+        "manage": f"/usr/local/sbin/{name}-manage",
+        "settings_module": str(_value(hvars, "django_app_settings_module")),
+        "wsgi_module": str(_value(hvars, "django_app_wsgi_module")),
+        "celery_app": str(celery_app or ""),
+        "health_path": str(_value(hvars, "django_app_health_path")),
+        "gunicorn_unit": f"gunicorn-{name}",
+        "gunicorn_socket": f"/run/gunicorn-{name}.sock",
+        "celery_unit_prefix": f"celery-{name}",
+        "celery_beat_unit": f"celery-{name}-beat.service",
+        "mod_wsgi_site": f"{name}-wsgi",
+    }
+
+
+def _secrets(host: str, topo: Mapping[str, list[str]]) -> list[str]:
+    """The secret variables a host needs: what its services read (values never pass here)."""
+    needed = []
+    is_app = host in topo["app_hosts"]
+    if is_app or host in topo["db_primary"]:
+        needed.append("postgresql_app_password")
+    if is_app:
+        needed.append("django_app_secret_key")
+    if topo["db_replicas"] and host in topo["db_hosts"]:
+        needed.append("postgresql_replication_password")
+    if topo["rabbitmq"] and (is_app or host in topo["rabbitmq"]):
+        needed.append("rabbitmq_app_password")
+    return needed
+
+
+def missing_secrets(hosts: Mapping[str, Mapping[str, Any]], topo: Mapping[str, list[str]]) -> list[str]:
+    """One line per secret a host needs and lacks (names only: values are never printed)."""
+    lines: dict[str, list[str]] = {}
+    for host in topo["all"]:
+        for name in _secrets(host, topo):
+            value = (hosts.get(host) or {}).get(name)
+            if value is None or str(value) == "":
+                lines.setdefault(name, []).append(host)
+    return [f"{name} is not set for {_hosts_text(where)}: set it in the inventory, from Ansible Vault."
+            for name, where in lines.items()]
+
+
+def _flow(client: str, server: str, port: int, service: str, purpose: str, protocol: str = "tcp") -> dict[str, Any]:
+    return {"client": client, "server": server, "port": port, "protocol": protocol,
+            "service": service, "purpose": purpose}
+
+
+def _flows(topo: Mapping[str, list[str]], ports: Mapping[str, Mapping[str, int]],
+           app_server: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Every connection the stack makes. 'any' is a client outside the inventory."""
+    flows = []
+    for app in topo["app_hosts"]:
+        for db in topo["db_primary"]:
+            flows.append(_flow(app, db, ports[db]["postgresql"], "postgresql", "app"))
+        for db in topo["db_replicas"]:
+            flows.append(_flow(app, db, ports[db]["postgresql"], "postgresql", "app-read"))
+        for cache in topo["memcached"]:
+            flows.append(_flow(app, cache, ports[cache]["memcached"], "memcached", "cache"))
+        for mq in topo["rabbitmq"]:
+            flows.append(_flow(app, mq, ports[mq]["rabbitmq_amqp"], "rabbitmq", "broker"))
+    # Streaming replication and re-seeding: any database host may become the primary, so every
+    # one of them may connect to every other for replication.
+    for db in topo["db_hosts"]:
+        for other in topo["db_hosts"]:
+            if other != db:
+                flows.append(_flow(db, other, ports[other]["postgresql"], "postgresql", "replication"))
+    for node in topo["rabbitmq"]:
+        for other in topo["rabbitmq"]:
+            if other != node:
+                flows.append(_flow(node, other, EPMD_PORT, "epmd", "cluster"))
+                flows.append(_flow(node, other, ports[other]["rabbitmq_dist"], "rabbitmq_dist", "cluster"))
+    front = topo["loadbalancers"] or topo["webservers"]
+    for lb in topo["loadbalancers"]:
+        flows.append(_flow("any", lb, ports[lb]["haproxy_http"], "haproxy", "public"))
+        for web in topo["webservers"]:
+            flows.append(_flow(lb, web, ports[web]["nginx"], "nginx", "proxy+health"))
+    if not topo["loadbalancers"]:
+        for web in front:
+            flows.append(_flow("any", web, ports[web]["nginx"], "nginx", "public"))
+    for web in topo["webservers"]:
+        if app_server[web] == "mod_wsgi":
+            flows.append(_flow(web, web, ports[web]["mod_wsgi"], "mod_wsgi", "upstream"))
+        else:
+            flows.append(_flow(web, web, 0, "gunicorn", "upstream", protocol="unix"))
+    return flows
+
+
+def _ports(host: str, hvars: Mapping[str, Any], topo: Mapping[str, list[str]]) -> dict[str, int]:
+    nginx_default = NGINX_PORT_BEHIND_HAPROXY if host in topo["loadbalancers"] else 80
+    amqp = tuning.coerce_int("rabbitmq_amqp_port", _value(hvars, "rabbitmq_amqp_port"))
+    return {
+        "postgresql": tuning.coerce_int("postgresql_port", _value(hvars, "postgresql_port")),
+        "memcached": tuning.coerce_int("memcached_port", _value(hvars, "memcached_port")),
+        "rabbitmq_amqp": amqp,
+        "rabbitmq_dist": amqp + RABBITMQ_DIST_OFFSET,
+        "rabbitmq_cli_first": amqp + RABBITMQ_DIST_OFFSET + RABBITMQ_CLI_OFFSET,
+        "mod_wsgi": tuning.coerce_int("mod_wsgi_listen_port", _value(hvars, "mod_wsgi_listen_port")),
+        "haproxy_http": tuning.coerce_int("haproxy_http_port", _value(hvars, "haproxy_http_port")),
+        "nginx": tuning.coerce_int("nginx_listen_port", hvars.get("nginx_listen_port") or nginx_default),
+    }
+
+
+def _port_clashes(host: str, services: list[str], ports: Mapping[str, int]) -> list[str]:
+    """Two services of one host on one port: named by their variables."""
+    used = {"postgresql": ("postgresql_port", "postgresql"), "memcached": ("memcached_port", "memcached"),
+            "rabbitmq": ("rabbitmq_amqp_port", "rabbitmq_amqp"), "mod_wsgi": ("mod_wsgi_listen_port", "mod_wsgi"),
+            "haproxy": ("haproxy_http_port", "haproxy_http"), "nginx": ("nginx_listen_port", "nginx")}
+    seen: dict[int, str] = {}
+    problems = []
+    for service in services:
+        if service not in used:
+            continue
+        var, key = used[service]
+        if ports[key] in seen:
+            problems.append(f"{var} = {ports[key]} for host {host}: {seen[ports[key]]} already uses that port there.")
+        seen[ports[key]] = var
+    return problems
+
+
+def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Iterable[str]],
+                facts: Mapping[str, Mapping[str, Any]] | None = None,
+                origins: Mapping[str, Mapping[str, str]] | None = None,
+                primary: str | None = None, require_addresses: bool = True) -> dict[str, Any]:
+    """The model of the stack (module docstring) from each host's variables and facts.
+
+    hosts: host -> its variables (inventory and extra vars); facts: host -> ansible_facts;
+    origins: host -> variable -> where it was set (for messages); primary: promote.yml's new
+    primary. require_addresses: every host in the stack needs an address (plan.yml does not).
+    """
+    facts = facts or {}
+    problems = inventory_problems(hosts, groups, origins, primary, secrets=False)
+    if problems:
+        raise StackError(problems)
+
+    topo = topology(groups, primary)
+    first = next(iter(hosts.values()), {})
+    app_vars = hosts.get(topo["webservers"][0], {}) if topo["webservers"] else first
+    entries: dict[str, dict[str, Any]] = {}
+    ports: dict[str, dict[str, int]] = {}
+    app_server: dict[str, str] = {}
+    # Every host of our groups gets an entry (promote.yml fences an old primary by its
+    # platform's unit name); only the hosts the stack runs on need an address and a size.
+    inventory_hosts = list(dict.fromkeys([*topo["all"], *(h for g in GROUPS for h in groups.get(g) or ())]))
+    for host in inventory_hosts:
+        hvars, hfacts = hosts.get(host) or {}, facts.get(host) or {}
+        address = _address(host, hfacts)
+        if address is None and require_addresses and host in topo["all"]:
+            problems.append(f"Host {host} has no address: gather its facts first (its default IPv4 "
+                            "address, ansible_facts.default_ipv4.address, is how the other hosts reach it).")
+        ports[host] = _ports(host, hvars, topo)
+        app_server[host] = str(_value(hvars, "django_app_server"))
+        entries[host] = {
+            "address": address,
+            "groups": [g for g in GROUPS if host in topo[g]],
+            "platform": _platform(hvars, hfacts),
+            "ports": ports[host],
+            "secrets": _secrets(host, topo),
+        }
+    if problems:
+        raise StackError(problems)
+
+    sizing_groups = {name: topo[name] for name in GROUPS}
+    try:
+        sizing = plan.cluster_plan(_sizing_input(hosts, facts, sizing_groups, entries))
+    except (TypeError, ValueError) as exc:
+        raise StackError([str(exc)]) from exc
+    for host, entry in entries.items():
+        entry["services"] = sizing["hosts"][host]["services"] if host in sizing["hosts"] else []
+        problems += _port_clashes(host, entry["services"], ports[host])
+    versions = sorted({entries[h]["platform"]["postgresql"]["version"] for h in topo["db_hosts"]})
+    if len(versions) > 1:
+        problems.append(f"postgresql_version differs across the database hosts ({', '.join(map(str, versions))}): "
+                        "streaming replication needs one major version; set postgresql_version for all of them.")
+    if problems:
+        raise StackError(problems)
+
+    flows = _flows(topo, ports, app_server)
+    for entry in entries.values():
+        entry["clients"] = {}
+    for flow in flows:
+        if flow["client"] == "any" or flow["protocol"] == "unix":
+            continue
+        address = entries[flow["client"]]["address"]
+        client = {"host": flow["client"], "address": address, "purpose": flow["purpose"],
+                  "cidr": ipaddress.ip_network(address).with_prefixlen if address else None}
+        bucket = entries[flow["server"]]["clients"].setdefault(flow["service"], [])
+        if client not in bucket:
+            bucket.append(client)
+
+    def endpoint(host: str, port_key: str) -> dict[str, Any]:
+        return {"host": host, "address": entries[host]["address"], "port": ports[host][port_key]}
+
+    layout = app_layout(app_vars)
+    db_vars = hosts.get(topo["db_primary"][0], {}) if topo["db_primary"] else app_vars
+    mq_vars = hosts.get(topo["rabbitmq"][0], {}) if topo["rabbitmq"] else app_vars
+    layout["database"] = {
+        "name": str(db_vars.get("postgresql_app_database") or layout["name"]),
+        "user": str(db_vars.get("postgresql_app_user") or layout["name"]),
+        "replication_user": str(_value(db_vars, "postgresql_replication_user")),
+    }
+    layout["broker"] = {
+        "user": str(mq_vars.get("rabbitmq_app_user") or layout["name"]),
+        "vhost": str(mq_vars.get("rabbitmq_app_vhost") or layout["name"]),
+    }
+    return {
+        "topology": topo,
+        "hosts": entries,
+        "endpoints": {
+            "postgresql": [endpoint(h, "postgresql") for h in topo["db_primary"]],
+            "postgresql_replicas": [endpoint(h, "postgresql") for h in topo["db_replicas"]],
+            "memcached": [endpoint(h, "memcached") for h in topo["memcached"]],
+            "rabbitmq": [endpoint(h, "rabbitmq_amqp") for h in topo["rabbitmq"]],
+            "web": [endpoint(h, "nginx") for h in topo["webservers"]],
+            "loadbalancers": [endpoint(h, "haproxy_http") for h in topo["loadbalancers"]],
+            "app_server": {
+                h: ({"socket": layout["gunicorn_socket"], "upstream": f"unix:{layout['gunicorn_socket']}"}
+                    if app_server[h] == "gunicorn" else
+                    {"address": "127.0.0.1", "port": ports[h]["mod_wsgi"],
+                     "upstream": f"127.0.0.1:{ports[h]['mod_wsgi']}"})
+                for h in topo["webservers"]
+            },
+        },
+        "flows": flows,
+        "app": layout,
+        "sizing": sizing,
+    }
+
+
+def _sizing_input(hosts: Mapping[str, Mapping[str, Any]], facts: Mapping[str, Mapping[str, Any]],
+                  groups: Mapping[str, list[str]], entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """plan.cluster_plan's input; postgresql_version is the platform's unless set."""
+    hostvars = {}
+    for host in (h for h in entries if any(h in members for members in groups.values())):
+        hvars = dict(hosts.get(host) or {})
+        hvars["postgresql_version"] = entries[host]["platform"]["postgresql"]["version"]
+        hvars["ansible_facts"] = facts.get(host) or {}
+        hostvars[host] = hvars
+    return plan.hosts_from_inventory(hostvars, groups)
+
+
+def flows_text(model: Mapping[str, Any]) -> str:
+    """The model's connections for a person: one line per server port, its clients listed."""
+    by_server: dict[tuple[str, str, int, str], list[str]] = {}
+    for flow in model["flows"]:
+        key = (flow["server"], flow["service"], flow["port"], flow["protocol"])
+        by_server.setdefault(key, [])
+        label = flow["client"] if flow["client"] != flow["server"] else f"{flow['client']} (itself)"
+        if label not in by_server[key]:
+            by_server[key].append(label)
+    lines = ["connections (server port <- clients):"]
+    for (server, service, port, protocol), clients in by_server.items():
+        address = model["hosts"][server]["address"] or "?"
+        where = f"{address}:{port}/{protocol}" if protocol != "unix" else "unix socket"
+        lines.append(f"  {server} {service} {where} <- {', '.join(clients)}")
+    return "\n".join(lines)

@@ -1,0 +1,173 @@
+"""plugins/module_utils/role_helpers.py: the decisions the roles used to spell in Jinja.
+
+Pure Python, no Ansible: ansible-test runs these as module_utils tests. The filters over these
+functions, and the properties that they decide as the roles' former Jinja did, are tested in
+tests/unit/plugins/filter/test_role_helpers.py.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ansible_collections.django_deploy.stack.plugins.module_utils import role_helpers as rh
+
+
+# --- RabbitMQ ----------------------------------------------------------------------------------
+
+
+def _result(rows, rc=0):
+    return {"rc": rc, "stdout": json.dumps(rows) if rc == 0 else "", "stderr": "" if rc == 0 else "Error"}
+
+
+IN_SYNC_USERS = [{"user": "demo", "tags": []}]
+IN_SYNC_RIGHTS = [{"user": "demo", "configure": ".*", "write": ".*", "read": ".*"}]
+
+
+def test_a_converged_broker_has_no_drift():
+    state = rh.rabbitmq_user_drift([_result(IN_SYNC_USERS), _result(IN_SYNC_RIGHTS)], "demo", True)
+    assert state == {"users": ["demo"], "app_user_present": True, "guest_present": False,
+                     "app_user_in_sync": True, "drift": []}
+
+
+def test_a_fresh_broker_needs_the_user_and_loses_the_guest():
+    state = rh.rabbitmq_user_drift([_result([{"user": "guest", "tags": ["administrator"]}]), _result([], rc=2)],
+                                   "demo", False)
+    assert state["users"] == ["guest"] and not state["app_user_present"] and state["guest_present"]
+    assert state["drift"] == ["create or update user demo", "delete the guest user"]
+
+
+@pytest.mark.parametrize("users, rights, login", [
+    (IN_SYNC_USERS, IN_SYNC_RIGHTS, False),                                       # password changed
+    ([{"user": "demo", "tags": ["management"]}], IN_SYNC_RIGHTS, True),            # tagged
+    (IN_SYNC_USERS, [{**IN_SYNC_RIGHTS[0], "write": "^amq"}], True),               # narrower rights
+    (IN_SYNC_USERS, IN_SYNC_RIGHTS * 2, True),                                      # listed twice
+    (IN_SYNC_USERS, [], True),                                                     # no rights on the vhost
+])
+def test_any_difference_of_the_app_user_is_drift(users, rights, login):
+    state = rh.rabbitmq_user_drift([_result(users), _result(rights)], "demo", login)
+    assert not state["app_user_in_sync"] and state["drift"] == ["create or update user demo"]
+
+
+def test_a_failed_user_read_counts_as_no_users():
+    state = rh.rabbitmq_user_drift([_result([], rc=69), _result(IN_SYNC_RIGHTS)], "demo", True)
+    assert state["users"] == [] and not state["app_user_in_sync"] and not state["guest_present"]
+
+
+# --- release retention -------------------------------------------------------------------------
+
+RELEASES = "/srv/demo/releases"
+WHEELS = "/srv/demo/wheels"
+
+
+def _found(directory, *mtimes):
+    return [{"path": f"{directory}/r{i}", "mtime": float(mtime)} for i, mtime in enumerate(mtimes)]
+
+
+def test_current_and_previous_stay_and_the_newest_others():
+    found = _found(RELEASES, 1, 2, 3, 4, 5, 6) + _found(WHEELS, 1, 2)
+    # current is the newest, previous an old one (after a rollback): both stay beside 3 others.
+    remove = rh.releases_to_remove(found, RELEASES, 3, [f"{RELEASES}/r5", f"{RELEASES}/r0"])
+    assert remove == [f"{RELEASES}/r1"]
+    assert rh.releases_to_remove(found, WHEELS, 1, [""]) == [f"{WHEELS}/r0"]
+
+
+def test_nothing_to_remove_when_few_releases():
+    assert rh.releases_to_remove(_found(RELEASES, 1, 2), RELEASES, 3, ["", ""]) == []
+    assert rh.releases_to_remove([], RELEASES, 0) == []
+
+
+def test_a_sibling_directory_with_the_same_prefix_is_not_a_release():
+    found = [{"path": "/srv/demo/releases-old/x", "mtime": 1.0}, {"path": f"{RELEASES}/a", "mtime": 2.0}]
+    assert rh.releases_to_remove(found, RELEASES + "/", 0) == [f"{RELEASES}/a"]
+
+
+@given(mtimes=st.lists(st.integers(0, 5), max_size=12), keep=st.integers(0, 6),
+       protected=st.sets(st.integers(0, 11), max_size=3))
+def test_retention_keeps_the_protected_and_the_newest_others(mtimes, keep, protected):
+    found = _found(RELEASES, *mtimes)
+    protect = [f"{RELEASES}/r{i}" for i in protected]
+    remove = rh.releases_to_remove(found, RELEASES, keep, protect)
+    others = [entry for entry in found if entry["path"] not in protect]
+    assert not set(remove) & set(protect)
+    assert len(remove) == max(0, len(others) - keep) and len(set(remove)) == len(remove)
+    mtime = {entry["path"]: entry["mtime"] for entry in found}
+    kept = [entry["path"] for entry in others if entry["path"] not in remove]
+    assert all(mtime[gone] <= mtime[stays] for gone in remove for stays in kept)
+    assert [mtime[path] for path in remove] == sorted((mtime[path] for path in remove), reverse=True)
+
+
+# --- pgpass ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("password, line", [
+    ("secret", "*:*:replication:replicator:secret"),
+    ("a:b", "*:*:replication:replicator:a\\:b"),
+    ("a\\b", "*:*:replication:replicator:a\\\\b"),
+    ("\\:", "*:*:replication:replicator:\\\\\\:"),
+    ("", "*:*:replication:replicator:"),
+    ("*", "*:*:replication:replicator:*"),
+])
+def test_pgpass_line_escapes_the_password(password, line):
+    assert rh.pgpass_line(password, "replicator", database="replication") == line
+
+
+def test_pgpass_line_escapes_every_field_but_the_wildcards():
+    assert rh.pgpass_line("pw", "us:er", "d\\b", "db1", 5432) == "db1:5432:d\\\\b:us\\:er:pw"
+
+
+_field = st.text(st.characters(exclude_characters="\n\r\0", exclude_categories=["Cs"]), min_size=1)
+
+
+@given(password=st.text(st.characters(exclude_characters="\n\r\0", exclude_categories=["Cs"])),
+       user=_field, database=_field, host=_field)
+def test_libpq_reads_back_what_pgpass_line_wrote(password, user, database, host):
+    assert rh.pgpass_fields(rh.pgpass_line(password, user, database, host)) == [host, "*", database, user, password]
+
+
+@given(value=st.text(st.characters(exclude_characters="\n\r\0", exclude_categories=["Cs"])))
+def test_pgpass_escape_round_trips_and_leaves_no_bare_separator(value):
+    escaped = rh.pgpass_escape(value)
+    assert rh.pgpass_fields(f"*:*:*:{escaped}:{escaped}")[3:] == [value, value]
+    # Every colon of the escaped text is escaped: a reader never ends the field early.
+    bare_colons = 0
+    chars = iter(escaped)
+    for char in chars:
+        if char == "\\":
+            next(chars, None)
+        elif char == ":":
+            bare_colons += 1
+    assert bare_colons == 0
+
+
+def test_pgpass_fields_refuses_a_short_line():
+    with pytest.raises(ValueError, match="five fields, this one 4"):
+        rh.pgpass_fields("a:b:c:d")
+
+
+# --- common ------------------------------------------------------------------------------------
+
+
+def test_bad_sysctls_names_each_bad_parameter_in_order():
+    sysctls = {"net.core.somaxconn": 4096, "vm swappiness": 10, "net.ipv4.ip_local_port_range": "1024 65535",
+               "fs.file-max": "lots", "kernel.sched": True, "vm.overcommit_memory": -1}
+    assert rh.bad_sysctls(sysctls) == ["vm swappiness = 10", "fs.file-max = lots", "kernel.sched = True"]
+    assert rh.bad_sysctls({}) == []
+
+
+def test_missing_packages_reads_dpkg_query():
+    lines = ["acl installed", "locales config-files", "tzdata installed"]
+    assert rh.missing_packages(["acl", "locales", "tzdata", "curl", "curl"], lines) == ["locales", "curl"]
+    assert rh.missing_packages(["acl"], ["acl installed"]) == []
+    assert rh.missing_packages(["acl"], []) == ["acl"]
+
+
+@given(wanted=st.lists(st.sampled_from(["acl", "locales", "tzdata", "curl"]), max_size=6),
+       rows=st.lists(st.tuples(st.sampled_from(["acl", "locales", "tzdata", "curl"]),
+                               st.sampled_from(["installed", "config-files", "not-installed"])), max_size=6))
+def test_missing_packages_are_the_wanted_ones_dpkg_does_not_call_installed(wanted, rows):
+    missing = rh.missing_packages(wanted, [f"{package} {status}" for package, status in rows])
+    installed = {package for package, status in rows if status == "installed"}
+    assert missing == [package for package in dict.fromkeys(wanted) if package not in installed]

@@ -1,0 +1,224 @@
+"""The stack model: topology, variables, endpoints, flows, layout, secrets and platform."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ansible_collections.django_deploy.stack.plugins.module_utils import stack
+
+SECRETS = {"django_app_secret_key": "k" * 50, "postgresql_app_password": "p" * 12,
+           "postgresql_replication_password": "r" * 12, "rabbitmq_app_password": "q" * 12}
+REFERENCE = {"loadbalancers": ["lb1"], "webservers": ["web1", "web2"], "db_primary": ["db1"],
+             "db_replicas": ["db2"], "memcached": ["cache1"], "rabbitmq": ["mq1"],
+             "celery_workers": ["worker1"], "celery_beat": ["beat1"]}
+
+
+def _facts(index: int, release: str = "12") -> dict:
+    return {"default_ipv4": {"address": f"10.0.0.{index}"}, "memtotal_mb": 2048, "processor_vcpus": 2,
+            "distribution_major_version": release}
+
+
+def _inventory(groups, common=None, per_host=None, release="12"):
+    names = sorted({h for members in groups.values() for h in members})
+    hosts = {h: {**SECRETS, **(common or {}), **((per_host or {}).get(h) or {})} for h in names}
+    facts = {h: _facts(i + 1, release) for i, h in enumerate(names)}
+    return hosts, facts
+
+
+def _model(groups=None, **kwargs):
+    groups = REFERENCE if groups is None else groups
+    hosts, facts = _inventory(groups, kwargs.pop("common", None), kwargs.pop("per_host", None),
+                              kwargs.pop("release", "12"))
+    return stack.stack_model(hosts, groups, facts, **kwargs)
+
+
+def test_reference_topology():
+    model = _model()
+    topo = model["topology"]
+    assert topo["app_hosts"] == ["web1", "web2", "worker1", "beat1"]
+    assert topo["db_hosts"] == ["db1", "db2"]
+    assert model["hosts"]["beat1"]["services"] == ["celery_beat"]
+    assert model["hosts"]["web1"]["services"] == ["gunicorn", "nginx"]
+
+
+def test_a_beat_only_host_reaches_the_database_and_the_broker():
+    """The bug that broke database beat schedulers: beat1 was refused by pg_hba."""
+    model = _model()
+    db_clients = {c["host"] for c in model["hosts"]["db1"]["clients"]["postgresql"] if c["purpose"] == "app"}
+    assert "beat1" in db_clients
+    assert "beat1" in {c["host"] for c in model["hosts"]["mq1"]["clients"]["rabbitmq"]}
+    assert "postgresql_app_password" in model["hosts"]["beat1"]["secrets"]
+
+
+def test_ports_come_from_each_servers_variable():
+    model = _model(common={"postgresql_port": 5433, "memcached_port": "11311", "rabbitmq_amqp_port": 5673,
+                           "nginx_listen_port": 8088})
+    ends = model["endpoints"]
+    assert ends["postgresql"] == [{"host": "db1", "address": "10.0.0.3", "port": 5433}]
+    assert ends["postgresql_replicas"][0]["port"] == 5433
+    assert ends["memcached"][0]["port"] == 11311
+    assert ends["rabbitmq"][0]["port"] == 5673
+    assert {e["port"] for e in ends["web"]} == {8088}
+    assert model["hosts"]["mq1"]["ports"]["rabbitmq_dist"] == 25673
+    flows = {(f["client"], f["server"], f["port"]) for f in model["flows"]}
+    assert ("web1", "db1", 5433) in flows and ("db2", "db1", 5433) in flows and ("lb1", "web2", 8088) in flows
+
+
+def test_nginx_moves_to_8080_beside_haproxy_and_mod_wsgi_upstream_follows_its_port():
+    groups = {"loadbalancers": ["vps1"], "webservers": ["vps1"], "db_primary": ["vps1"]}
+    model = _model(groups, common={"django_app_server": "mod_wsgi", "mod_wsgi_listen_port": 8091})
+    assert model["endpoints"]["web"][0]["port"] == 8080
+    assert model["endpoints"]["app_server"]["vps1"]["upstream"] == "127.0.0.1:8091"
+    gunicorn = _model(groups)["endpoints"]["app_server"]["vps1"]
+    assert gunicorn["upstream"] == "unix:/run/gunicorn-demo.sock"
+
+
+def test_all_in_one_host_lets_its_own_address_into_pg_hba():
+    groups = {"webservers": ["vps1"], "db_primary": ["vps1"]}
+    clients = _model(groups)["hosts"]["vps1"]["clients"]["postgresql"]
+    assert clients == [{"host": "vps1", "address": "10.0.0.1", "purpose": "app", "cidr": "10.0.0.1/32"}]
+
+
+def test_replication_clients_are_the_other_database_hosts():
+    model = _model()
+    replication = [c["host"] for c in model["hosts"]["db1"]["clients"]["postgresql"] if c["purpose"] == "replication"]
+    assert replication == ["db2"]
+
+
+def test_layout_follows_the_name_and_the_account_variables():
+    model = _model(common={"django_app_name": "shop", "common_app_user": "shopper", "common_app_home": "/opt/shop"})
+    app = model["app"]
+    assert (app["user"], app["group"], app["home"]) == ("shopper", "shopper", "/opt/shop")
+    assert app["current"] == "/opt/shop/current" and app["static_root"] == "/opt/shop/static"
+    assert app["etc"] == "/etc/shop" and app["gunicorn_socket"] == "/run/gunicorn-shop.sock"
+    assert app["database"] == {"name": "shop", "user": "shop", "replication_user": "replicator"}
+    assert app["broker"] == {"user": "shop", "vhost": "shop"}
+
+
+def test_platform_follows_the_debian_release():
+    assert _model(release="13")["hosts"]["db1"]["platform"]["postgresql"]["version"] == 17
+    twelve = _model()["hosts"]["db1"]["platform"]["postgresql"]
+    assert twelve["version"] == 15 and twelve["service"] == "postgresql@15-main"
+    assert twelve["data_dir"] == "/var/lib/postgresql/15/main"
+    assert _model(common={"postgresql_version": 16})["hosts"]["db2"]["platform"]["postgresql"]["bin_dir"] == \
+        "/usr/lib/postgresql/16/bin"
+
+
+def test_promotion_makes_the_replica_the_primary_and_drops_the_old_one():
+    groups = {**REFERENCE, "db_replicas": ["db2", "db3"]}
+    model = _model(groups, primary="db2")
+    assert model["topology"]["db_primary"] == ["db2"] and model["topology"]["db_replicas"] == ["db3"]
+    assert model["endpoints"]["postgresql"][0]["host"] == "db2"
+    assert model["hosts"]["db1"]["services"] == []  # fenced: not part of the stack any more
+    assert model["hosts"]["db1"]["platform"]["postgresql"]["service"] == "postgresql@15-main"
+    with pytest.raises(stack.StackError, match="only a replica can become the primary"):
+        _model(groups, primary="web1")
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ({"db_primary": ["db1", "db3"]}, "Rule 'exactly one database primary': group db_primary has db1, db3"),
+    ({"db_primary": []}, "group db_primary has no host"),
+    ({"celery_beat": ["worker1", "web1"]}, "Rule 'at most one Celery beat'"),
+    ({"db_replicas": ["db1"]}, "host db1 is in both db_primary and db_replicas"),
+    ({"rabbitmq": []}, "Rule 'Celery needs a broker'"),
+    ({"webservers": []}, "Rule 'at least one web server'"),
+])
+def test_each_broken_rule_is_one_line_naming_the_rule_group_and_hosts(change, expected):
+    problems = stack.check_topology({**REFERENCE, **change})
+    assert len(problems) == 1 and expected in problems[0], problems
+
+
+def test_only_broken_rules_are_printed():
+    assert stack.check_topology(REFERENCE) == []
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("gunicorn_workers", "abc", "gunicorn_workers = 'abc', for host web1: must be a whole number of 1 or more."),
+    ("postgresql_port", 70000, "postgresql_port = 70000, for host web1: must be a whole number from 1 to 65535."),
+    ("django_app_server", "uwsgi", "django_app_server = 'uwsgi', for host web1: must be one of gunicorn, mod_wsgi."),
+    ("django_app_name", "My App", "must be a lowercase slug"),
+    ("django_deploy_host_memory_mb", 100, "must be a whole number of 256 or more"),
+    ("django_app_allowed_hosts", "example.com", "must be a list of host names"),
+])
+def test_a_bad_variable_is_named_as_written_without_python_type_names(name, value, expected):
+    hosts = {"web1": {name: value}, "db1": {}}
+    lines = stack.check_variables(hosts, {"web1": {name: "group_vars/web.yml line 3"}})
+    assert len(lines) == 1 and expected.split(", for")[0] in lines[0] and expected.split(": ", 1)[-1] in lines[0]
+    assert "(set in group_vars/web.yml line 3)" in lines[0]
+    for python_name in ("str", "int", "Tagged", "NoneType", "dict"):
+        assert f" {python_name} " not in lines[0]
+
+
+def test_a_value_set_for_every_host_is_reported_once():
+    hosts = {h: {"gunicorn_workers": "x"} for h in ("a", "b", "c")}
+    assert stack.check_variables(hosts) == [
+        "gunicorn_workers = 'x', for every host: must be a whole number of 1 or more."]
+
+
+def test_missing_secrets_are_named_never_their_values():
+    hosts, _facts = _inventory(REFERENCE)
+    del hosts["beat1"]["postgresql_app_password"]
+    hosts["mq1"]["rabbitmq_app_password"] = ""
+    problems = stack.inventory_problems(hosts, REFERENCE)
+    assert sorted(problems) == [
+        "postgresql_app_password is not set for host beat1: set it in the inventory, from Ansible Vault.",
+        "rabbitmq_app_password is not set for host mq1: set it in the inventory, from Ansible Vault.",
+    ]
+
+
+def test_a_single_database_host_needs_no_replication_password():
+    groups = {"webservers": ["web1"], "db_primary": ["db1"]}
+    model = _model(groups)
+    assert all("postgresql_replication_password" not in e["secrets"] for e in model["hosts"].values())
+
+
+def test_two_services_on_one_port_are_refused():
+    groups = {"webservers": ["vps1"], "db_primary": ["vps1"], "memcached": ["vps1"]}
+    with pytest.raises(stack.StackError, match="= 5432 for host vps1: (memcached|postgresql)_port already uses that port"):
+        _model(groups, common={"memcached_port": 5432})
+
+
+def test_a_host_without_an_address_is_named():
+    hosts, facts = _inventory(REFERENCE)
+    del facts["cache1"]["default_ipv4"]
+    with pytest.raises(stack.StackError, match="Host cache1 has no address"):
+        stack.stack_model(hosts, REFERENCE, facts)
+    assert stack.stack_model(hosts, REFERENCE, facts, require_addresses=False)["hosts"]["cache1"]["address"] is None
+
+
+def test_database_hosts_on_different_releases_are_refused():
+    hosts, facts = _inventory(REFERENCE)
+    facts["db2"]["distribution_major_version"] = "13"
+    with pytest.raises(stack.StackError, match="postgresql_version differs across the database hosts"):
+        stack.stack_model(hosts, REFERENCE, facts)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.sampled_from(stack.GROUPS[1:]),
+                       st.lists(st.sampled_from(["h1", "h2", "h3", "h4"]), max_size=3, unique=True)))
+def test_any_valid_topology_gives_consistent_flows(groups):
+    groups = {**groups, "webservers": groups.get("webservers") or ["h1"], "db_primary": ["h9"]}
+    groups["db_replicas"] = [h for h in groups.get("db_replicas", []) if h != "h9"]
+    if groups.get("celery_workers") or groups.get("celery_beat"):
+        groups["rabbitmq"] = groups.get("rabbitmq") or ["h4"]
+    groups["celery_beat"] = groups.get("celery_beat", [])[:1]
+    hosts, facts = _inventory(groups)
+    for entry in facts.values():
+        entry["memtotal_mb"] = 8192
+    model = stack.stack_model(hosts, groups, facts)
+    for flow in model["flows"]:
+        assert flow["server"] in model["hosts"]
+        assert flow["client"] == "any" or flow["client"] in model["hosts"]
+    # Every app host may reach every database host; every client entry has an address.
+    for db in model["topology"]["db_hosts"]:
+        allowed = {c["host"] for c in model["hosts"][db]["clients"].get("postgresql", []) if c["purpose"] != "replication"}
+        assert allowed == set(model["topology"]["app_hosts"])
+    assert all(c["cidr"].endswith("/32") for e in model["hosts"].values() for cs in e["clients"].values() for c in cs)
+
+
+def test_flows_text_lists_each_server_port_with_its_clients():
+    text = stack.flows_text(_model(common={"postgresql_port": 5433}))
+    assert "db1 postgresql 10.0.0.3:5433/tcp <- web1, web2, worker1, beat1, db2" in text
+    assert "lb1 haproxy 10.0.0.5:80/tcp <- any" in text
+    assert "web1 gunicorn unix socket <- web1 (itself)" in text
