@@ -103,6 +103,8 @@ lint: venv  ## yamllint, ansible-lint (production profile), filter docs, changel
 	@echo "lint: collection builds: $$(ls .cache/build/*.tar.gz)"
 
 sanity: venv  ## ansible-test sanity on a copy of the collection (part of make lint)
+	@# Its shellcheck test needs Debian's shellcheck; installed once where we may (root), else skipped by ansible-test with a warning.
+	@command -v shellcheck >/dev/null || [ "$$(id -u)" != 0 ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; }
 	@$(call ansible_test,sanity $(ANSIBLE_TEST_ARGS),sanity)
 
 molecule: venv docker-hosts  ## Every molecule scenario (create, converge, idempotence, verify, destroy)

@@ -92,8 +92,9 @@ def test_pg_hba_from_the_inventory(hosts):
                      "coalesce(address, '') || '/' || coalesce(netmask, '') FROM pg_hba_file_rules "
                      "WHERE type = 'host'").splitlines())
     expected = {f"demo|demo|{address(hosts['app1'])}/255.255.255.255"}
-    expected |= {f"replication|replicator|{address(hosts[h])}/255.255.255.255" for h in ("db1", "db2")}
-    assert rows == expected, "the app host for the app database, the database hosts for replication, nothing else"
+    # Replication from the other database host (the stack model's flows: db2 streams from db1).
+    expected |= {f"replication|replicator|{address(hosts['db2'])}/255.255.255.255"}
+    assert rows == expected, "the app host for the app database, the other database host for replication, nothing else"
     assert "0.0.0.0" not in db1.file(HBA).content_string
 
 
