@@ -14,6 +14,10 @@ ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.staticfiles",
+    # Periodic tasks kept in the database, for beat's DatabaseScheduler (celery beat --scheduler
+    # django_celery_beat.schedulers:DatabaseScheduler). Without that option beat keeps using
+    # CELERY_BEAT_SCHEDULE and its own schedule file, and these tables stay empty.
+    "django_celery_beat",
     "notes",
 ]
 MIDDLEWARE = [

@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 from scenario_testing import cluster_plan, hosts, inventory, playbook  # noqa: E402,F401  (fixtures)
 
 WORKERS = ["worker1", "worker2"]
+BEAT = "beat1"  # only in celery_beat: the one beat, with the database scheduler
 WORKER_UNIT = "celery-demo-worker-default.service"
 BEAT_UNIT = "celery-demo-beat.service"
 

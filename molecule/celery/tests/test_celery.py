@@ -1,9 +1,10 @@
-"""Celery from outside: tasks sent from web1 run on a worker, one beat fires once per interval."""
+"""Celery from outside: tasks sent from web1 run on a worker; the one beat, on beat1 (a host of its
+own), reads its periodic task from the database and fires it once per interval."""
 import re
 import time
 
 import pytest
-from conftest import BEAT_UNIT, WORKER_UNIT, WORKERS
+from conftest import BEAT, BEAT_UNIT, WORKER_UNIT, WORKERS
 
 testinfra_hosts = ["web1"]
 
@@ -11,6 +12,10 @@ SEND = ("from notes.models import Note; from notes.tasks import count_words; "
         "note = Note.objects.create(text={text!r}); result = count_words.delay(note.pk); "
         "print(note.pk, result.id)")
 WORDS = "from notes.models import Note; print(Note.objects.get(pk={pk}).words)"
+SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# What converge.yml stores; the tests below change the task with the same command, then put it back.
+PROBE = "/usr/local/sbin/demo-manage schedule_task probe notes.tasks.count_words --args '[1]' --every {every}"
+SENT = re.compile(r"Scheduler: Sending due task probe \(notes\.tasks\.count_words\)$", re.MULTILINE)
 
 
 def journal(host, unit: str, since: float, until: float | None = None) -> str:
@@ -32,12 +37,41 @@ def test_task_sent_from_web1_is_executed_by_a_worker(shell, hosts):
     assert len(ran_on) == 1, f"executed exactly once, by a worker: {ran_on}"
 
 
+def beat_journal(hosts) -> str:
+    """The end of beat's journal, for a failure message: why it does not run or send."""
+    return f"the end of {BEAT_UNIT}'s journal on {BEAT}:\n" + hosts[BEAT].run(f"journalctl -q -o cat -n 25 -u {BEAT_UNIT}").stdout
+
+
 def test_exactly_one_beat_across_all_hosts(hosts):
     beats = {name: int(hosts[name].run("pgrep -c -f '[c]elery -A demo beat'").stdout.strip() or 0)
              for name in hosts}
-    assert beats == {name: int(name == "worker1") for name in hosts}
-    assert hosts["worker1"].service(BEAT_UNIT).is_running
-    assert not hosts["worker2"].file(f"/etc/systemd/system/{BEAT_UNIT}").exists
+    assert beats == {name: int(name == BEAT) for name in hosts}, f"{beats}; {beat_journal(hosts)}"
+    assert hosts[BEAT].service(BEAT_UNIT).is_running and hosts[BEAT].service(BEAT_UNIT).is_enabled
+    # Running since it was started, not caught between the restarts of a beat that keeps failing.
+    restarts = hosts[BEAT].check_output(f"systemctl show -P NRestarts {BEAT_UNIT}")
+    assert restarts == "0", f"{BEAT_UNIT} restarted {restarts} times; {beat_journal(hosts)}"
+    for name in WORKERS:
+        assert not hosts[name].file(f"/etc/systemd/system/{BEAT_UNIT}").exists, name
+
+
+def test_beat_host_runs_no_worker(hosts):
+    beat = hosts[BEAT]
+    assert beat.run("ls /etc/systemd/system/celery-demo-worker-*.service").rc != 0
+    assert beat.run("pgrep -f '[c]elery -A demo worker'").rc == 1
+
+
+def test_beat_uses_the_database_scheduler_and_no_schedule_file(hosts, shell):
+    beat = hosts[BEAT]
+    main_pid = beat.check_output(f"systemctl show -P MainPID {BEAT_UNIT}")
+    args = beat.process.get(pid=int(main_pid)).args
+    assert beat.process.get(pid=int(main_pid)).user == "demo"
+    assert f"--scheduler {SCHEDULER}" in args and "--schedule " not in args, args
+    # The settings hold no schedule: every periodic task comes from the database.
+    assert shell("web1", "from django.conf import settings; print(getattr(settings, 'CELERY_BEAT_SCHEDULE', {}))") == "{}"
+    assert shell("web1", "from django_celery_beat.models import PeriodicTask; "
+                         "t = PeriodicTask.objects.get(name='probe'); "
+                         "print(t.task, t.args, t.interval.every, t.interval.period, t.enabled)") \
+        == "notes.tasks.count_words [1] 5 seconds True"
 
 
 def test_no_worker_runs_with_beat_embedded(hosts):
@@ -51,7 +85,8 @@ def test_no_worker_runs_with_beat_embedded(hosts):
 
 
 def test_periodic_task_fires_once_per_interval(shell, hosts):
-    # The schedule (molecule.yml) counts the words of note 1 every 5 s: make sure it exists.
+    # The periodic task in the database (converge.yml) counts the words of note 1 every 5 s: make
+    # sure the note exists.
     shell("web1", "from notes.models import Note; Note.objects.get_or_create(pk=1, defaults={'text': 'beat probe'})")
     time.sleep(6)
     start = time.time()
@@ -62,6 +97,30 @@ def test_periodic_task_fires_once_per_interval(shell, hosts):
                for name in WORKERS)
     # 30 s / 5 s = 6 intervals; two beats (or one per worker host) would give about 12.
     assert 5 <= runs <= 7, runs
+    sent = len(SENT.findall(journal(hosts[BEAT], BEAT_UNIT, start, end)))
+    assert 5 <= sent <= 7, f"beat on {BEAT} sent the task {sent} times; {beat_journal(hosts)}"
+
+
+def test_beat_follows_the_schedule_in_the_database(hosts):
+    """Disable the task, then run it every 2 s: beat on beat1 follows each change of the
+    database within its 5 s loop, without a restart."""
+    web, beat = hosts["web1"], hosts[BEAT]
+    beat_pid = beat.check_output(f"systemctl show -P MainPID {BEAT_UNIT}")
+
+    def sent_in_next(seconds: float) -> int:
+        time.sleep(6)  # beat rereads the schedule when it has changed, within 5 s
+        start = time.time()
+        time.sleep(seconds)
+        return len(SENT.findall(journal(beat, BEAT_UNIT, start, time.time())))
+
+    try:
+        assert web.check_output(PROBE.format(every=5) + " --disable").startswith("updated: probe")
+        assert sent_in_next(10) == 0, "a disabled task is not sent"
+        assert web.check_output(PROBE.format(every=2)).startswith("updated: probe")
+        assert 4 <= sent_in_next(10) <= 6, "every 2 s: about 5 sends in 10 s"
+    finally:
+        web.check_output(PROBE.format(every=5))
+    assert beat.check_output(f"systemctl show -P MainPID {BEAT_UNIT}") == beat_pid, "beat was not restarted"
 
 
 @pytest.mark.parametrize("name", WORKERS)
