@@ -23,7 +23,7 @@ print(data.decode())
 
 
 def memcached_stats(host) -> dict:
-    out = host.check_output("python3 -c %s %s", MEMCACHED_STATS, PORTS["memcached"][0])
+    out = host.check_output("python3 -c %s %s", MEMCACHED_STATS, str(PORTS["memcached"][0]))
     return dict(re.findall(r"^STAT (\S+) (\S+)\r?$", out, re.M))
 
 
