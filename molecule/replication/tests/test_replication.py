@@ -49,14 +49,19 @@ def test_settings_rendered_whole_from_the_plan(hosts):
     text = conf.content_string
     # 1024 MB dedicated host (molecule.yml): PGTune gives a quarter to shared_buffers.
     assert "shared_buffers = '256MB'" in text
-    assert "max_slot_wal_keep_size = '4GB'" in text and "wal_keep_size = '1GB'" in text
+    # WAL kept for standbys follows the host's WAL bound (its RAM and the free space of its disk):
+    # a dead slot keeps at most max_wal_size, a slot-less standby min_wal_size.
+    rendered = dict(re.findall(r"^(\w+) = '([^']*)'$", text, re.M))
+    assert rendered["max_slot_wal_keep_size"] == rendered["max_wal_size"]
+    assert rendered["wal_keep_size"] == rendered["min_wal_size"]
     assert "primary_conninfo" not in text, "the primary has no upstream"
     shown = dict(line.split("|") for line in value(db1, "SELECT name, current_setting(name) FROM pg_settings "
                  "WHERE name IN ('shared_buffers', 'wal_level', 'max_slot_wal_keep_size', 'wal_keep_size', "
                  "'hot_standby', 'password_encryption', 'wal_log_hints', 'max_wal_senders')").splitlines())
-    assert shown == {"shared_buffers": "256MB", "wal_level": "replica", "max_slot_wal_keep_size": "4GB",
-                     "wal_keep_size": "1GB", "hot_standby": "on", "password_encryption": "scram-sha-256",
-                     "wal_log_hints": "on", "max_wal_senders": "10"}
+    assert shown == {"shared_buffers": "256MB", "wal_level": "replica",
+                     "max_slot_wal_keep_size": rendered["max_slot_wal_keep_size"],
+                     "wal_keep_size": rendered["wal_keep_size"], "hot_standby": "on",
+                     "password_encryption": "scram-sha-256", "wal_log_hints": "on", "max_wal_senders": "10"}
     assert value(db1, "SELECT count(*) FROM pg_settings WHERE pending_restart") == "0"
     assert value(db1, "SELECT count(*) FROM pg_file_settings WHERE error IS NOT NULL") == "0"
 
