@@ -11,14 +11,11 @@ documentation of each filter is in the adjacent <filter_name>.yml.
 
 from __future__ import annotations
 
-import functools
-import inspect
 from typing import Any, Callable
 
-from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
-from jinja2 import Undefined
 
+from ansible_collections.django_deploy.stack.plugins.plugin_utils.filters import pure_filter
 from ansible_collections.django_deploy.stack.plugins.module_utils import plan, tuning
 
 # Arguments that are integers in every filter that takes them.
@@ -47,23 +44,8 @@ def _coerce(arguments: dict[str, Any]) -> None:
 
 
 def _filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
-    """The filter `name` over the pure function `func`."""
-    signature = inspect.signature(func)
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        for value in (*args, *kwargs.values()):
-            if isinstance(value, Undefined):
-                return value
-        try:
-            bound = signature.bind(*args, **kwargs)
-            _coerce(bound.arguments)
-            return func(*bound.args, **bound.kwargs)
-        except (TypeError, ValueError) as exc:
-            raise AnsibleFilterError(f"{name}: {exc}") from exc
-
-    wrapper.__name__ = name
-    return wrapper
+    """The filter `name` over the pure function `func`, its arguments coerced by _coerce."""
+    return pure_filter(name, func, _coerce)
 
 
 def _cluster_plan(hostvars: Any, groups: Any) -> dict[str, Any]:
