@@ -20,7 +20,7 @@ if docker info >/dev/null 2>&1; then
   exit 0
 fi
 
-# No systemd on the machine itself: start the engine directly (TEST-HOSTS.md, section 1).
+# No systemd on the machine itself: start the engine directly (docs/developing.md: no systemd, no --privileged here).
 echo "==> starting dockerd"
 mkdir -p /var/log
 nohup dockerd >/var/log/dockerd.log 2>&1 &

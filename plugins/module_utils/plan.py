@@ -4,7 +4,7 @@ Pure Python over plain mappings (no Ansible imports, no I/O). The filter
 django_deploy.stack.cluster_plan only hands it hostvars and groups; roles read their own host's
 entry and playbooks/plan.yml prints the whole plan, so both see the same numbers by
 construction. The per-host maths is in tuning.py; this module adds what needs the whole
-inventory (tuning.md 8.2-8.4; docs/sizing-sources.md names the sources): PostgreSQL max_connections from every app server and Celery
+inventory (sizing-sources 8.2-8.4; docs/sizing-sources.md names the sources): PostgreSQL max_connections from every app server and Celery
 child that can connect, settings that must match across the database group, memcached's client
 connections, HAProxy's per-server limits.
 """
@@ -16,11 +16,11 @@ from typing import Any, Iterable, Mapping
 from ansible_collections.django_deploy.stack.plugins.module_utils import tuning
 from ansible_collections.django_deploy.stack.plugins.module_utils.tuning import check_int, check_choice
 
-# pg_cluster_settings reserve (tuning.md 8.2): PostgreSQL's superuser_reserved_connections
+# pg_cluster_settings reserve (sizing-sources 8.2): PostgreSQL's superuser_reserved_connections
 # default, plus connections for manage.py migrate/shell, backups and monitoring.
 PG_SUPERUSER_RESERVED = 3
 PG_ADMIN_CONNECTIONS = 10
-PG_MIN_MAX_CONNECTIONS = 25  # timescaledb-tune's floor: Patroni rejects fewer (tuning.md 1.2)
+PG_MIN_MAX_CONNECTIONS = 25  # timescaledb-tune's floor: Patroni rejects fewer (sizing-sources 1.2)
 
 
 def pg_connections_needed(web_concurrency: int, celery_concurrency: int = 0, celery_beat: int = 0) -> int:
@@ -33,7 +33,7 @@ def pg_connections_needed(web_concurrency: int, celery_concurrency: int = 0, cel
 
 def pg_cluster_settings(db_cpus: list[int], web_concurrency: int, celery_concurrency: int = 0,
                         celery_beat: int = 0, max_connections: int | None = None) -> dict[str, str]:
-    """Settings that every node of the database group must share (tuning.md 1.1 hot-standby rule, 1.4, 8.2, 8.3).
+    """Settings that every node of the database group must share (sizing-sources 1.1 hot-standby rule, 1.4, 8.2, 8.3).
 
     db_cpus lists the vCPUs of the primary and every replica. A standby refuses to start when
     max_connections, max_worker_processes, max_wal_senders, max_locks_per_transaction or
@@ -52,7 +52,7 @@ def pg_cluster_settings(db_cpus: list[int], web_concurrency: int, celery_concurr
     check_int("max_connections", max_connections, PG_SUPERUSER_RESERVED + 1)
     standbys = len(cpus) - 1
     # Two WAL senders per standby (stream + a pg_basebackup -X stream while re-seeding it) plus
-    # two spare; never below PostgreSQL's default of 10 (tuning.md 1.4).
+    # two spare; never below PostgreSQL's default of 10 (sizing-sources 1.4).
     senders = max(10, 2 * standbys + 2)
     return {
         "max_connections": str(max_connections),
@@ -93,7 +93,7 @@ _DEFAULTS = {"django_app_server": "gunicorn", "mod_wsgi_mpm": "event", "postgres
 OVERRIDE_VARS = INT_VARS + tuple(_CHOICE_VARS) + (
     "rabbitmq_vm_memory_high_watermark", "rabbitmq_disk_free_limit", "postgresql_settings")
 SIZE_VARS = ("django_deploy_host_memory_mb", "django_deploy_host_cpus")
-MEMCACHED_POOL_SIZE = 4  # pymemcache max_pool_size in Django's documented OPTIONS (tuning.md 6)
+MEMCACHED_POOL_SIZE = 4  # pymemcache max_pool_size in Django's documented OPTIONS (sizing-sources 6)
 
 
 def _overrides(host: str, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -295,7 +295,7 @@ def _plan_postgresql(entries: dict[str, dict[str, Any]], overrides: dict[str, di
         entry, ov = entries[host], overrides[host]
         # PGTune models a whole machine (its effective_cache_size is the OS page cache), so a
         # dedicated host passes its whole RAM; a shared host passes PostgreSQL's share, as Zulip
-        # ran pgtune with half the RAM (tuning.md 1.3).
+        # ran pgtune with half the RAM (sizing-sources 1.3).
         settings = _with_host(host, tuning.pg_tune, pg_memory[host], entry["cpus"],
                               max_connections=int(cluster["max_connections"]),
                               pg_version=ov["postgresql_version"], storage=ov["postgresql_storage"],

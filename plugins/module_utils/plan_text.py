@@ -217,7 +217,7 @@ def _postgresql_reasons(host: str, entry: Mapping[str, Any], hosts: Mapping[str,
 
 
 def _cluster_reasons(hosts: Mapping[str, Any], totals: Mapping[str, Any]) -> Reasons:
-    """Why the settings every database node shares have their values (plan.py, tuning.md 8.2, 1.4)."""
+    """Why the settings every database node shares have their values (plan.py, sizing-sources 8.2, 1.4)."""
     db_hosts = _db_hosts(hosts)
     web, celery, beat = (int(totals.get(key) or 0)
                          for key in ("web_concurrency", "celery_concurrency", "celery_beat"))

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Mapping
 
 from ansible_collections.django_deploy.stack.plugins.module_utils import plan, tuning
 
-# Inventory groups (docs/DESIGN.md), in the order they are described there.
+# Inventory groups (README.md, "Inventory groups"), in the order they are described there.
 GROUPS = ("loadbalancers", "webservers", "db_primary", "db_replicas", "memcached", "rabbitmq",
           "celery_workers", "celery_beat")
 APP_GROUPS = ("webservers", "celery_workers", "celery_beat")

@@ -3,7 +3,7 @@
 Pure functions over plain values: no Ansible imports, no I/O. Bad input raises TypeError or
 ValueError with a message that names the argument, so the filter wrappers in
 plugins/filter/tuning.py can turn it into an AnsibleFilterError. Every formula names its source
-as a section of the research notes ("tuning.md 1.1" and so on); docs/sizing-sources.md maps
+as a section of docs/sizing-sources.md ("sizing-sources 1.1" and so on), which maps
 each section to the upstream sources.
 """
 
@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any, Dict, Iterable, Mapping, Tuple
 
-# Groups (docs/DESIGN.md) -> services. "app" stands for the chosen app server.
+# Groups (README.md, "Inventory groups") -> services. "app" stands for the chosen app server.
 GROUP_SERVICES = {
     "loadbalancers": ("haproxy",),
     "webservers": ("nginx", "app"),
@@ -28,7 +28,7 @@ APP_SERVERS = ("gunicorn", "mod_wsgi")
 STORAGE_TYPES = ("ssd", "hdd", "san", "nvme")
 APACHE_MPMS = ("event", "worker", "prefork")
 
-# host_budget: service -> (weight, floor_mb). Why these numbers (tuning.md 8.1, 1.3, 6, 7.1):
+# host_budget: service -> (weight, floor_mb). Why these numbers (sizing-sources 8.1, 1.3, 6, 7.1):
 # - weights sum to 257 on an all-in-one host; PostgreSQL's 128 gives it half of what is left
 #   after the floors, as Zulip does ("Let Postgres use half the memory on the machine");
 # - memcached's 32/257 is Zulip's RAM/8;
@@ -123,7 +123,7 @@ def _count(number: Any, noun: str, plural: str | None = None) -> str:
 
 
 def host_services(groups: Iterable[str], app_server: str = "gunicorn") -> list[str]:
-    """Sorted service names for a host in these inventory groups (DESIGN.md group table).
+    """Sorted service names for a host in these inventory groups (README.md, "Inventory groups").
 
     Groups that are not ours are ignored: users keep their own groups in the same inventory.
     """
@@ -138,7 +138,7 @@ def host_services(groups: Iterable[str], app_server: str = "gunicorn") -> list[s
 
 
 def os_reserve_mb(memory_mb: int) -> int:
-    """RAM kept for the OS before any service gets a share (tuning.md 8.1, "budget = total - reserve").
+    """RAM kept for the OS before any service gets a share (sizing-sources 8.1, "budget = total - reserve").
 
     192 MB for a Debian base system plus 1/16 of RAM for kernel structures and page cache that
     grow with the machine, capped at 2 GB: above that the cache is PostgreSQL's and memcached's
@@ -150,7 +150,7 @@ def os_reserve_mb(memory_mb: int) -> int:
 
 
 def host_budget(memory_mb: int, services: Iterable[str]) -> dict[str, int]:
-    """MB per service on one host, plus 'os_reserve' (tuning.md 8.1).
+    """MB per service on one host, plus 'os_reserve' (sizing-sources 8.1).
 
     Every service first gets its floor, then the rest of (RAM - reserve) is split by weight with
     floor division, so the shares never add up to more than RAM - reserve, a host with one
@@ -211,10 +211,10 @@ def pg_size(kb: int) -> str:
     return f"{kb}kB"
 
 
-# PGTune's storage table (tuning.md 1.1): storage -> (random_page_cost, effective_io_concurrency).
+# PGTune's storage table (sizing-sources 1.1): storage -> (random_page_cost, effective_io_concurrency).
 PG_STORAGE = {"hdd": ("4", 2), "ssd": ("1.1", 200), "san": ("1.1", 300), "nvme": ("1.1", 1000)}
 
-# WAL sizes (tuning.md 1.1 for PGTune's values, 1.4 for the slot bound). PGTune's web profile
+# WAL sizes (sizing-sources 1.1 for PGTune's values, 1.4 for the slot bound). PGTune's web profile
 # writes min_wal_size = 1GB and max_wal_size = 4GB whatever the host, and pg_wal holds up to
 # max_wal_size (a soft limit) plus what replication slots keep (max_slot_wal_keep_size): on a
 # small VM's disk that is a lot. Our bound, not PGTune's: max_wal_size = 2 x the RAM given to
@@ -276,7 +276,7 @@ def _sizes_per_host(name: str, values: Any, count: int | None = None) -> list[An
 
 def pg_wal_keep_sizes(memory_mbs: Iterable[int],
                       disk_mbs: Iterable[int | None] | None = None) -> dict[str, str]:
-    """wal_keep_size and max_slot_wal_keep_size for a database group (tuning.md 1.4).
+    """wal_keep_size and max_slot_wal_keep_size for a database group (sizing-sources 1.4).
 
     memory_mbs: the RAM given to PostgreSQL on each database host (pg_memory_mb), disk_mbs the free
     MB of each one's data filesystem (None where unknown). One bound for every node, so a promoted
@@ -308,7 +308,7 @@ def explain_pg_wal_keep_sizes(memory_mbs: Iterable[int],
 
 
 def pg_memory_mb(memory_mb: int, budget_mb: Mapping[str, int]) -> int:
-    """The RAM PGTune is told about on a database host (tuning.md 1.3).
+    """The RAM PGTune is told about on a database host (sizing-sources 1.3).
 
     PGTune models a whole machine (its effective_cache_size is the OS page cache), so a host where
     PostgreSQL is the only service passes its whole RAM; a shared host passes PostgreSQL's share
@@ -353,10 +353,10 @@ def _pg_terms(memory_mb: int, cpus: int, max_connections: int) -> dict[str, int]
 
 def pg_tune(memory_mb: int, cpus: int, max_connections: int = 200, pg_version: int = 15,
             storage: str = "ssd", disk_mb: int | None = None) -> dict[str, str]:
-    """PGTune HEAD (le0pard/pgtune 7caef27, 2026-07) "web" profile on Linux (tuning.md 1.1).
+    """PGTune HEAD (le0pard/pgtune 7caef27, 2026-07) "web" profile on Linux (sizing-sources 1.1).
 
     memory_mb is the RAM PGTune is told about: the whole host when PostgreSQL has it alone, its
-    share of a shared host otherwise (Zulip ran pgtune with half the RAM, tuning.md 1.3). Keys
+    share of a shared host otherwise (Zulip ran pgtune with half the RAM, sizing-sources 1.3). Keys
     and order follow PGTune's output; values are strings exactly as PGTune prints them, except
     min_wal_size and max_wal_size, which are PGTune's 1GB and 4GB only where they fit: from 2 GB
     given to PostgreSQL and, when disk_mb (the data filesystem's free MB) is known, 40 GB free
@@ -398,7 +398,7 @@ def pg_tune(memory_mb: int, cpus: int, max_connections: int = 200, pg_version: i
         settings["autovacuum_work_mem"] = "2GB"
     if pg_version >= 18:
         # Linux: io_uring; io_workers only matters for io_method=worker, so it is omitted
-        # (tuning.md 1.1: "only when method != io_uring").
+        # (sizing-sources 1.1: "only when method != io_uring").
         settings["io_method"] = "io_uring"
     settings.update(pg_wal_sizes(memory_mb, disk_mb))  # PGTune's 1GB / 4GB where they fit
     if parallel:
@@ -481,13 +481,13 @@ def explain_pg_tune(memory_mb: int, cpus: int, max_connections: int = 200,
 
 
 # Per-process RSS defaults for the memory caps. A Django process is commonly 100-300 MB;
-# Heroku's WEB_CONCURRENCY sizing assumes 256 MB per web process (tuning.md 2). Celery prefork
+# Heroku's WEB_CONCURRENCY sizing assumes 256 MB per web process (sizing-sources 2). Celery prefork
 # children fork from a parent that has already imported Django, so they share more pages.
 GUNICORN_WORKER_MEMORY_MB = 256
 MOD_WSGI_PROCESS_MEMORY_MB = 256
 CELERY_CHILD_MEMORY_MB = 128
 APACHE_CHILD_MEMORY_MB = 16  # an Apache child in daemon mode holds no Python: a thin proxy
-BACKEND_KEEPALIVE_S = 65  # above nginx's upstream keepalive_timeout (60s): tuning.md 8.5
+BACKEND_KEEPALIVE_S = 65  # above nginx's upstream keepalive_timeout (60s): sizing-sources 8.5
 _KEEPALIVE_WHY = "seconds, above the 60 s of nginx upstream keepalive"
 GUNICORN_THREADS = 4  # gunicorn_workers' docstring says why
 MOD_WSGI_THREADS = 5  # mod_wsgi-express's "starting point"
@@ -497,7 +497,7 @@ MOD_WSGI_APACHE_MB = 32  # mod_wsgi_daemon: the Apache children's part of the ap
 def gunicorn_workers(memory_mb: int, cpus: int, worker_memory_mb: int = GUNICORN_WORKER_MEMORY_MB,
                      workers: int | None = None, threads: int | None = None,
                      max_workers: int = 12) -> dict[str, Any]:
-    """gunicorn workers and threads for a memory share (tuning.md 2).
+    """gunicorn workers and threads for a memory share (sizing-sources 2).
 
     workers = 2 x CPU + 1 (gunicorn's design doc), capped by memory_mb / worker_memory_mb so the
     workers fit their share (the Heroku and s2i rule), at most max_workers ("typically needs only
@@ -570,7 +570,7 @@ def _given(func: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
 
 def mod_wsgi_daemon(memory_mb: int, cpus: int, process_memory_mb: int = MOD_WSGI_PROCESS_MEMORY_MB,
                     processes: int | None = None, threads: int | None = None) -> dict[str, int]:
-    """WSGIDaemonProcess processes and threads (Graham Dumpleton's guidance, tuning.md 3).
+    """WSGIDaemonProcess processes and threads (Graham Dumpleton's guidance, sizing-sources 3).
 
     Daemon mode; processes ~ the cores given to the app, capped by what fits in memory_mb after
     32 MB for the Apache children; threads = 5, mod_wsgi-express's "starting point" (1 process
@@ -614,7 +614,7 @@ def explain_mod_wsgi_daemon(result: Mapping[str, Any], memory_mb: int, cpus: int
 
 def apache_mpm(mpm: str, processes: int, threads: int, memory_mb: int | None = None,
                child_memory_mb: int = APACHE_CHILD_MEMORY_MB) -> dict[str, Any]:
-    """Apache MPM directives in front of a mod_wsgi daemon pool (mod_wsgi-express server.py, tuning.md 3).
+    """Apache MPM directives in front of a mod_wsgi daemon pool (mod_wsgi-express server.py, sizing-sources 3).
 
     max_clients = 10 + max(10, int(1.5 x processes x threads)) as mod_wsgi-express computes it.
     For prefork each connection holds a whole child, so httpd's "never swap" rule also applies:
@@ -695,7 +695,7 @@ def explain_apache_mpm(result: Mapping[str, Any], processes: int, threads: int) 
 
 def memcached_settings(memory_mb: int, cpus: int, client_connections: int = 0,
                        dedicated: bool = False) -> dict[str, int]:
-    """memcached -m, -c, -t for a memory share (memcached.c defaults, tuning.md 6).
+    """memcached -m, -c, -t for a memory share (memcached.c defaults, sizing-sources 6).
 
     -c: 1.5 x the client connections, at least memcached's default 1024. -m: the share minus
     what memcached uses beside items (~5 MB per 1024 connections, as memcached.c says, and 8 MB
@@ -762,7 +762,7 @@ def rabbitmq_size_mb(value: Any) -> float:
 
 def rabbitmq_memory(memory_mb: int, total_memory_mb: int | None = None, dedicated: bool = False,
                     watermark: Any = None, disk_free_limit: Any = None) -> dict[str, str]:
-    """rabbitmq.conf memory and disk alarm lines (RabbitMQ production checklist, tuning.md 7.1).
+    """rabbitmq.conf memory and disk alarm lines (RabbitMQ production checklist, sizing-sources 7.1).
 
     Dedicated host: vm_memory_high_watermark.relative = 0.6 (the 4.x default, inside the
     recommended 0.4-0.7, leaves the OS its 30 %+). Shared host: .absolute = the share, because
@@ -822,7 +822,7 @@ def explain_rabbitmq_memory(result: Mapping[str, Any], memory_mb: int, total_mem
 
 
 def celery_concurrency(memory_mb: int, cpus: int, child_memory_mb: int = CELERY_CHILD_MEMORY_MB) -> int:
-    """Celery prefork children: the core count (Celery's default), capped by memory (tuning.md 7.2)."""
+    """Celery prefork children: the core count (Celery's default), capped by memory (sizing-sources 7.2)."""
     check_int("memory_mb", memory_mb)
     check_int("cpus", cpus)
     check_int("child_memory_mb", child_memory_mb)
@@ -849,7 +849,7 @@ HAPROXY_MAX_CONN = 100000  # autobase's global maxconn
 
 def haproxy_maxconn(memory_mb: int, server_concurrency: dict[str, int] | None = None,
                     maxconn: int | None = None) -> dict[str, Any]:
-    """HAProxy maxconn: global and frontend from memory, per server from its concurrency (tuning.md 5).
+    """HAProxy maxconn: global and frontend from memory, per server from its concurrency (sizing-sources 5).
 
     server maxconn = the backend's workers x threads, so excess requests queue in HAProxy (which
     can redispatch them) rather than in the gunicorn backlog. The frontend keeps 10 % of the
@@ -894,7 +894,7 @@ def _nginx_connections_by_memory(memory_mb: int, processes: int) -> int:
 
 def nginx_workers(memory_mb: int, cpus: int, worker_processes: int | None = None,
                   worker_connections: int | None = None) -> dict[str, int]:
-    """nginx worker_processes, worker_connections, worker_rlimit_nofile (tuning.md 4).
+    """nginx worker_processes, worker_connections, worker_rlimit_nofile (sizing-sources 4).
 
     processes = the vCPUs (what 'auto' means, written as a number because a container's 'auto'
     sees the whole machine). connections = 64 per MB of the share and process (a proxied

@@ -14,7 +14,7 @@ RAM_MB = st.integers(min_value=256, max_value=4 * 1024 * 1024)  # 256 MB .. 4 TB
 CPUS = st.integers(min_value=1, max_value=256)
 SERVICE_SETS = st.lists(st.sampled_from(tuning.SERVICES), unique=True, max_size=len(tuning.SERVICES))
 
-# --- PGTune, "web" profile, Linux, SSD, 200 connections: tuning.md 1.1, HEAD column -------------
+# --- PGTune, "web" profile, Linux, SSD, 200 connections: sizing-sources 1.1, HEAD column -------------
 
 COMMON = {
     "max_connections": "200", "checkpoint_completion_target": "0.9", "wal_buffers": "16MB",
@@ -250,7 +250,7 @@ def test_mod_wsgi_daemon(memory_mb, cpus, kwargs, processes, threads):
 
 
 @pytest.mark.parametrize("mpm, processes, threads, expected", [
-    # tuning.md 3: mod_wsgi-express examples
+    # sizing-sources 3: mod_wsgi-express examples
     ("event", 2, 15, {"ThreadsPerChild": 18, "ServerLimit": 4, "MaxRequestWorkers": 72, "StartServers": 1,
                       "MinSpareThreads": 18, "MaxSpareThreads": 36, "MaxKeepAliveRequests": 0}),
     ("worker", 4, 5, {"ThreadsPerChild": 13, "ServerLimit": 4, "MaxRequestWorkers": 52,
@@ -400,7 +400,7 @@ def test_pg_tune_is_bounded_and_monotone_in_ram(memory_mb, more_mb, cpus, connec
         assert kb(small[key]) <= kb(large[key])
 
 
-# --- WAL sizes that fit the host (tuning.md 1.1, 1.4) ----------------------------------------------
+# --- WAL sizes that fit the host (sizing-sources 1.1, 1.4) ----------------------------------------------
 
 def wal_mb(text):
     units = {"kB": 1 / 1024, "MB": 1, "GB": 1024}
