@@ -91,7 +91,7 @@ def test_promote_db2_repoints_the_app(hosts, http, playbook, scaled):
     db2_address = private_address(hosts["db2"])
     for web in ("web1", "web2"):
         settings = hosts[web].file("/etc/demo/python/django_deploy_settings.py").content_string
-        assert f'"default": {{**_DATABASE, "HOST": "{db2_address}"}}' in settings
+        assert f'"default": {{**_DATABASE, "HOST": "{db2_address}", "PORT": "5432"}}' in settings
     # A note posted through lb1 is written on db2, the new primary (the app servers have just
     # reloaded: wait for the page first).
     assert eventually(lambda: http(LB, DEMO_HOST).get("status") == 200, timeout=60), http(LB, DEMO_HOST)
