@@ -210,6 +210,9 @@ RULES: dict[str, Any] = {
     "mod_wsgi_mpm": _check_choice(tuning.APACHE_MPMS),
     "django_deploy_host_memory_mb": lambda v: _check_int(v, tuning.MIN_HOST_MEMORY_MB),
     "django_deploy_host_cpus": _check_count,
+    # Seconds the longest commands may run (bounded_command) before the task fails naming them.
+    "django_app_migrate_timeout": lambda v: _check_int(v, 1),
+    "postgresql_seed_timeout": lambda v: _check_int(v, 1),
     **{name: _check_port for name in PORT_VARS},
     **{name: _check_count for name in plan.INT_VARS if name != "postgresql_version"},
 }
