@@ -40,6 +40,7 @@ def _filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
 
 _FILTERS = {
     "rabbitmq_user_drift": role_helpers.rabbitmq_user_drift,
+    "rabbitmq_password_ok": role_helpers.rabbitmq_password_ok,
     "releases_to_remove": role_helpers.releases_to_remove,
     "pgpass_line": role_helpers.pgpass_line,
     "bad_sysctls": role_helpers.bad_sysctls,

@@ -11,6 +11,9 @@ use; the filter turns that into AnsibleFilterError.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import re
 from typing import Any, Iterable, Mapping, Sequence
@@ -73,6 +76,50 @@ def rabbitmq_user_drift(results: Sequence[Any], app_user: str, app_login_ok: boo
         "app_user_in_sync": in_sync,
         "drift": drift,
     }
+
+
+# RabbitMQ's password hashing modules: hash = base64(salt + H(salt + password)), a 4-byte salt.
+_RABBITMQ_HASHES = {
+    "rabbit_password_hashing_sha256": hashlib.sha256,
+    "rabbit_password_hashing_sha512": hashlib.sha512,
+    "rabbit_password_hashing_md5": hashlib.md5,
+}
+
+
+def rabbitmq_password_ok(result: Any, user: str, password: str) -> bool:
+    """Whether `user` logs in with `password`, from the registered result of
+    `rabbitmqctl -q export_definitions -` (its users' salted password hashes): the check
+    `rabbitmqctl authenticate_user` makes, without a command that reads a password from a
+    terminal (RabbitMQ 4 waits for one). False when the read failed, the user is missing, has
+    no password or a hashing this does not know (then the user module sets the password again)."""
+    if not isinstance(result, Mapping) or "rc" not in result:
+        raise TypeError(f"result must be a registered command result (with rc and stdout), got {type(result).__name__}")
+    if not isinstance(user, str) or not user:
+        raise ValueError(f"user must be a non-empty string, got {user!r}")
+    if not isinstance(password, str):
+        raise TypeError("password must be a string")
+    if result["rc"] != 0:
+        return False
+    try:
+        definitions = json.loads(result.get("stdout", ""))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"export_definitions: rabbitmqctl printed no JSON ({exc})") from exc
+    users = definitions.get("users") if isinstance(definitions, Mapping) else None
+    if not isinstance(users, list):
+        raise ValueError("export_definitions: rabbitmqctl printed JSON without a list of users")
+    for entry in users:
+        if not isinstance(entry, Mapping) or entry.get("name") != user:
+            continue
+        algorithm = _RABBITMQ_HASHES.get(str(entry.get("hashing_algorithm", "")))
+        try:
+            stored = base64.b64decode(str(entry.get("password_hash", "")), validate=True)
+        except ValueError:
+            return False
+        if algorithm is None or len(stored) <= 4:
+            return False
+        salt = stored[:4]
+        return hmac.compare_digest(stored[4:], algorithm(salt + password.encode("utf-8")).digest())
+    return False
 
 
 # --- django_app: release retention --------------------------------------------------------------

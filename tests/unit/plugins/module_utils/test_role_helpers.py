@@ -6,6 +6,8 @@ tests/unit/plugins/filter/test_role_helpers.py.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 
 import pytest
@@ -24,6 +26,59 @@ def _result(rows, rc=0):
 
 IN_SYNC_USERS = [{"user": "demo", "tags": []}]
 IN_SYNC_RIGHTS = [{"user": "demo", "configure": ".*", "write": ".*", "read": ".*"}]
+
+
+def _definitions(users, rc=0):
+    """A registered `rabbitmqctl -q export_definitions -` result with these users."""
+    return {"rc": rc, "stdout": json.dumps({"rabbit_version": "4.0.5", "users": users, "vhosts": []}) if rc == 0 else ""}
+
+
+def _user(name, password, algorithm="rabbit_password_hashing_sha256", salt=b"\x01\x02\x03\x04"):
+    digest = {"rabbit_password_hashing_sha256": hashlib.sha256, "rabbit_password_hashing_sha512": hashlib.sha512,
+              "rabbit_password_hashing_md5": hashlib.md5}[algorithm](salt + password.encode()).digest()
+    return {"name": name, "password_hash": base64.b64encode(salt + digest).decode(), "hashing_algorithm": algorithm,
+            "tags": [], "limits": {}}
+
+
+@pytest.mark.parametrize("algorithm", ["rabbit_password_hashing_sha256", "rabbit_password_hashing_sha512",
+                                       "rabbit_password_hashing_md5"])
+def test_the_password_is_checked_against_the_salted_hash(algorithm):
+    result = _definitions([_user("guest", "guest"), _user("demo", "s3cret:pass", algorithm)])
+    assert rh.rabbitmq_password_ok(result, "demo", "s3cret:pass") is True
+    assert rh.rabbitmq_password_ok(result, "demo", "s3cret:pas") is False
+    assert rh.rabbitmq_password_ok(result, "guest", "s3cret:pass") is False
+
+
+def test_a_hash_made_by_rabbitmq_itself():
+    """RabbitMQ 4.0.5 (Debian 13) made this hash for the password molecule-rabbitmq-password."""
+    real = {"name": "demo", "password_hash": "aFFvuG/g97Hx5fICDKdV+IjKwPEZFOt6ogerb/sVjXAeZov9",
+            "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": [], "limits": {}}
+    assert rh.rabbitmq_password_ok(_definitions([real]), "demo", "molecule-rabbitmq-password") is True
+    assert rh.rabbitmq_password_ok(_definitions([real]), "demo", "molecule-rabbitmq-passwor") is False
+
+
+def test_a_missing_user_a_failed_read_or_an_unknown_hashing_is_not_a_login():
+    assert rh.rabbitmq_password_ok(_definitions([_user("guest", "guest")]), "demo", "x") is False
+    assert rh.rabbitmq_password_ok(_definitions([], rc=69), "demo", "x") is False
+    assert rh.rabbitmq_password_ok(_definitions([{**_user("demo", "x"), "hashing_algorithm": "other"}]), "demo", "x") is False
+    assert rh.rabbitmq_password_ok(_definitions([{**_user("demo", "x"), "password_hash": ""}]), "demo", "x") is False
+    assert rh.rabbitmq_password_ok(_definitions([{**_user("demo", "x"), "password_hash": "!!"}]), "demo", "x") is False
+
+
+def test_a_read_that_is_not_definitions_fails():
+    with pytest.raises(ValueError, match="export_definitions: rabbitmqctl printed no JSON"):
+        rh.rabbitmq_password_ok({"rc": 0, "stdout": "Error: node down"}, "demo", "x")
+    with pytest.raises(ValueError, match="without a list of users"):
+        rh.rabbitmq_password_ok({"rc": 0, "stdout": "[]"}, "demo", "x")
+    with pytest.raises(TypeError, match="registered command result"):
+        rh.rabbitmq_password_ok("stdout", "demo", "x")
+
+
+@given(st.text(max_size=40), st.binary(min_size=4, max_size=4))
+def test_any_password_round_trips(password, salt):
+    result = _definitions([_user("demo", password, salt=salt)])
+    assert rh.rabbitmq_password_ok(result, "demo", password) is True
+    assert rh.rabbitmq_password_ok(result, "demo", password + "x") is False
 
 
 def test_a_converged_broker_has_no_drift():
