@@ -12,7 +12,7 @@ QUARANTINED := $(shell sed -n 's/^\([a-z_]*\):.*/\1/p' molecule/QUARANTINE 2>/de
 ALL_SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 # Slowest first (the wall times CI prints), so the parallel slots of run-scenarios.sh stay full;
 # a scenario missing from this list runs last.
-SLOWEST_FIRST := cluster scale_out celery replication cache_queue webtier webtier_mod_wsgi allinone common
+SLOWEST_FIRST := cluster scale_out celery webtier_mod_wsgi allinone common
 SCENARIOS ?= $(filter-out $(QUARANTINED),$(filter $(ALL_SCENARIOS),$(SLOWEST_FIRST)) $(filter-out $(SLOWEST_FIRST),$(ALL_SCENARIOS)))
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -79,9 +79,10 @@ $(VENV)/.installed: requirements.txt
 
 venv: $(VENV)/.installed  ## Create the controller virtualenv once (pinned requirements.txt)
 
-docker-hosts:  ## Docker engine and the Debian 12 systemd host image, installed/built once
+docker-hosts:  ## Docker engine and the Debian 12 and 13 systemd host images, installed/built once
 	@tools/ensure-docker.sh
-	@tools/build-image.sh
+	@env -u DJANGO_DEPLOY_IMAGE DEBIAN=12 tools/build-image.sh
+	@env -u DJANGO_DEPLOY_IMAGE DEBIAN=13 tools/build-image.sh
 
 unit: venv  ## Unit tests (pytest + hypothesis), then the same tests under ansible-test units
 	@start=$$SECONDS; status=0; pytest -n auto || status=$$?; echo "pytest: $$((SECONDS - start)) s"; exit $$status

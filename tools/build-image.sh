@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Build the Debian 12 host image (systemd as PID 1) with debootstrap from Debian's own mirror,
-# once: the image carries a hash of its build inputs, and a matching image is reused.
+# Build the Debian host image (systemd as PID 1, sshd, a sudo user) with debootstrap from Debian's
+# own mirror, once: the image carries a hash of its build inputs, and a matching image is reused.
+# DEBIAN=12 (bookworm, the default) or 13 (trixie); DJANGO_DEPLOY_IMAGE names the image.
 set -euo pipefail
 
-IMAGE="${DJANGO_DEPLOY_IMAGE:-django-deploy/debian:bookworm}"
-SUITE=bookworm
-# What the hosts need before Ansible can manage them: python3 for modules, systemd as init.
-PACKAGES=python3,python3-apt,systemd,systemd-sysv,dbus,iproute2,procps,sudo,ca-certificates,locales
+case "${DEBIAN:-12}" in
+  12) SUITE=bookworm ;;
+  13) SUITE=trixie ;;
+  *) echo "DEBIAN must be 12 or 13, not '${DEBIAN}'" >&2; exit 2 ;;
+esac
+IMAGE="${DJANGO_DEPLOY_IMAGE:-django-deploy/debian:$SUITE}"
+# What the hosts need before Ansible can manage them: python3 for modules, systemd as init, and
+# what a real host is reached by: sshd and sudo (the unprivileged user `deploy`, see below).
+PACKAGES=python3,python3-apt,systemd,systemd-sysv,dbus,iproute2,procps,sudo,ca-certificates,locales,openssh-server
 inputs_hash=$(printf '%s\n' "$SUITE" "$PACKAGES" "$(sed -n '/^# build-inputs-start/,/^# build-inputs-end/p' "$0")" | sha256sum | cut -c1-16)
 
 if [ "$(docker image inspect -f '{{ index .Config.Labels "inputs" }}' "$IMAGE" 2>/dev/null || true)" = "$inputs_hash" ]; then
@@ -26,6 +32,15 @@ for unit in getty.target systemd-udevd.service systemd-udev-trigger.service \
             systemd-remount-fs.service sys-kernel-debug.mount sys-kernel-tracing.mount; do
   ln -sf /dev/null "$rootfs/etc/systemd/system/$unit"
 done
+# The user production inventories connect as: no password, sudo without one. Its authorized key
+# is put in at container start (tools/hosts/start.yml), so the image holds no key. Host keys are
+# made per container at its first boot (below), not shared by every container of the image.
+chroot "$rootfs" useradd --create-home --shell /bin/bash deploy
+echo 'deploy ALL=(ALL) NOPASSWD:ALL' > "$rootfs/etc/sudoers.d/deploy"
+chmod 0440 "$rootfs/etc/sudoers.d/deploy"
+rm -f "$rootfs"/etc/ssh/ssh_host_*
+mkdir -p "$rootfs/etc/systemd/system/ssh.service.d"
+printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' > "$rootfs/etc/systemd/system/ssh.service.d/host-keys.conf"
 rm -f "$rootfs"/etc/machine-id "$rootfs"/var/lib/dbus/machine-id
 : > "$rootfs/etc/machine-id"
 rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/archives/*.deb

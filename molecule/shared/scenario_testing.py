@@ -15,7 +15,8 @@ conftest below the rootdir, where pytest.ini is)::
 
 Fixtures (session scope):
     inventory     path of molecule's inventory (testinfra's --ansible-inventory).
-    hosts         hosts["web1"]: the testinfra host of that inventory name (made on first use).
+    hosts         hosts["web1"]: the testinfra host of that inventory name (docker exec as root into its
+                  container, made on first use).
     cluster_plan  the collection's cluster_plan over the scenario's inventory: the numbers the
                   roles applied (cluster_plan["hosts"]["web1"]["gunicorn"]["workers"]).
     playbook      playbook("converge.yml", "--limit", "db1", extra_inventories=[path]): run
@@ -222,7 +223,9 @@ class Hosts(Mapping):
         if name not in self._names:
             raise KeyError(f"{name} is not in {self._inventory}")
         if name not in self._made:
-            self._made[name] = testinfra.get_host(f"ansible://{name}?ansible_inventory={self._inventory}")
+            # docker exec as root, whatever connection the scenario converges with (SSH as deploy
+            # for some): what the tests read is the host's state, not the connection.
+            self._made[name] = testinfra.get_host(f"docker://{container_name(name)}")
         return self._made[name]
 
     def __iter__(self) -> Iterator[str]:

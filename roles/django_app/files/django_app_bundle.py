@@ -94,14 +94,27 @@ def _source_archive(path, entries, release):
     _write_atomically(path, write)
 
 
+def _runs(python):
+    """Whether this interpreter starts (a pyenv shim of a version that is not selected does not)."""
+    try:
+        return subprocess.run([python, "-c", "import pip"], capture_output=True, timeout=60, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def _python_for(version):
+    """A Python <version> with pip on the controller: this one, python<version> on PATH, or one
+    that pyenv has installed without selecting it (~/.pyenv or PYENV_ROOT)."""
     if "%d.%d" % sys.version_info[:2] == version:
         return sys.executable
-    found = shutil.which("python" + version)
-    if not found:
-        raise BundleError("The hosts run Python %s: the controller needs python%s (with pip) on its PATH "
-                          "to build wheels for them." % (version, version))
-    return found
+    pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    candidates = [shutil.which("python" + version)] + sorted(
+        glob.glob(os.path.join(pyenv_root, "versions", version + ".*", "bin", "python" + version)), reverse=True)
+    for candidate in candidates:
+        if candidate and _runs(candidate):
+            return candidate
+    raise BundleError("The hosts run Python %s: the controller needs python%s (with pip) on its PATH "
+                      "or installed by pyenv to build wheels for them." % (version, version))
 
 
 def _build_wheels(path, python, src, requirements, extra):
