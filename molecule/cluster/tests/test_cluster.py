@@ -95,7 +95,9 @@ def test_hashed_static_file_is_served_by_nginx_with_immutable_caching(http, host
 
 
 @pytest.mark.parametrize("name", WEB)
-def test_gunicorn_workers_follow_the_plan(hosts, cluster_plan, name):
+def test_gunicorn_workers_and_threads_follow_the_plan(hosts, cluster_plan, name):
     host = hosts[name]
     master = host.check_output("systemctl show -P MainPID gunicorn-demo.service")
     assert int(host.check_output(f"pgrep -c -P {master}")) == cluster_plan["hosts"][name]["gunicorn"]["workers"]
+    conf = host.file("/etc/demo/gunicorn.conf.py")
+    assert conf.contains(f"^threads = {cluster_plan['hosts'][name]['gunicorn']['threads']}$")

@@ -1,6 +1,6 @@
 """deploy.yml's shape: the order of its steps and the keywords the zero-downtime promise rests on.
 
-molecule/webtier drills the behaviour under load; these checks catch an edit that would break
+molecule/cluster (tests/test_drill_rolling.py) drills the behaviour under load; these checks catch an edit that would break
 the promise (a lost serial, a switch before the build, a health wait that only opens a port)
 in a second, without hosts.
 """

@@ -1,10 +1,16 @@
-"""Rolling deploys under load (deploy.yml): drills run in this order after test_webtier.py.
+"""Rolling deploys under load (deploy.yml) on the cluster (formerly the webtier scenario's drills).
 
+They run after the restart drill, on the release site.yml converged (1.0.0), and before the
+secrets drill, which rotates the secrets of the inventory these runs use; they leave 1.0.0
+served everywhere (the rollback, then the broken release that never switches), which is what
+site.yml there converges to. In this order:
 1. A new version of the demo rolls out over web1 then web2 while db1 sends a constant load
-   through HAProxy: no request fails, then every backend serves the new release.
-2. Rollback (-e rollback=true), the same rolling way: every backend serves the old release.
+   through HAProxy: no request fails, then every backend serves the new release. deploy.yml also
+   switches the Celery host worker1 (after the web servers) and touches no other tier.
+2. Rollback (-e rollback=true), the same rolling way: every backend, and worker1, runs the old
+   release again.
 3. A release whose health check fails: the play stops on web1 (which goes back to the release it
-   ran and into rotation), web2 is never touched, and no request fails.
+   ran and into rotation), web2 and worker1 are never switched, and no request fails.
 Each drill prints the load generator's counts.
 """
 from __future__ import annotations
@@ -15,11 +21,9 @@ import time
 
 import pytest
 
-from conftest import ROOT, report
-from scenario_testing import haproxy_servers
+from conftest import APP_HOSTS, DEPLOY_PLAYBOOK, HOST_NAMES, ROOT, WEB, report, web_url
+from scenario_testing import haproxy_servers, recap
 
-WEB = ("web1", "web2")
-DEPLOY = ROOT / "deploy.yml"
 BROKEN_CHECK = '''"""A release that must never get traffic: its health check fails (deploy drill)."""
 
 
@@ -39,8 +43,9 @@ def _project(tmp_path_factory, version, broken=False):
 
 
 def _served(http):
-    """The release each web host's application answers its health check with, through its nginx."""
-    answers = {name: http(f"http://{name}/healthz", {"Host": "localhost"}) for name in WEB}
+    """The release each web host's application answers its health check with, through its nginx
+    (on the cluster's nginx port)."""
+    answers = {name: http(web_url(name, "/healthz"), {"Host": "localhost"}) for name in WEB}
     assert all(a.get("status") == 200 for a in answers.values()), answers
     return {name: a["headers"]["x-django-deploy-release"] for name, a in answers.items()}
 
@@ -56,7 +61,7 @@ def _gunicorn_pid(hosts, name):
 
 def _deploy(playbook, *args):
     start = time.monotonic()
-    run = playbook(DEPLOY, *args)
+    run = playbook(DEPLOY_PLAYBOOK, *args)
     seconds = time.monotonic() - start
     report(f"deploy.yml {' '.join(args)}: rc {run.returncode} in {seconds:.0f} s")
     print(run.stdout[run.stdout.rfind("PLAY RECAP"):])
@@ -69,12 +74,24 @@ def _assert_no_failure(load, min_total):
     assert set(load["served_by"]) == set(WEB), load["served_by"]
 
 
+def _assert_only_app_hosts_changed(run):
+    """Code only: the app hosts change (worker1 among them), no other tier does (memcached and
+    RabbitMQ are never touched; lb1's drains are the web hosts' delegated tasks)."""
+    counts = recap(run.stdout)
+    assert set(counts) == set(HOST_NAMES), run.stdout[-3000:]
+    assert counts["worker1"]["changed"] > 0 and counts["worker1"]["failed"] == 0, counts["worker1"]
+    others = {name: row["changed"] for name, row in counts.items() if name not in APP_HOSTS}
+    assert others == {name: 0 for name in others}, others
+
+
 @pytest.fixture(scope="module")
 def before(http, hosts):
-    """The release every web host runs before the drills (the converged demo)."""
+    """The release every web host runs before the drills (the converged demo), worker1 too."""
     served = _served(http)
     assert len(set(served.values())) == 1, served
-    return next(iter(served.values()))
+    release = next(iter(served.values()))
+    assert _links(hosts, "worker1")[0] == release, "worker1 runs the release the web hosts serve"
+    return release
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +110,9 @@ def test_rolling_deploy_under_load_loses_no_request(hosts, http, playbook, loadg
     assert haproxy_servers(hosts["lb1"]) == {"web1": "UP", "web2": "UP"}
     for name in WEB:
         assert _links(hosts, name) == (served[name], before)
+    # The Celery host runs the new release too (switched after the web servers).
+    assert _links(hosts, "worker1") == (served["web1"], before)
+    _assert_only_app_hosts_changed(run)
     # web1 was drained, switched and back UP before web2 was drained.
     drains = [line for line in run.stdout.splitlines() if re.match(r"^(ok|changed): \[web[12] -> lb1", line)]
     assert [line.split("[")[1][:4] for line in drains] == ["web1", "web1", "web2", "web2"], drains
@@ -106,14 +126,14 @@ def test_rollback_under_load_goes_back_to_the_previous_release(hosts, http, play
     _assert_no_failure(load, 1000)
     assert _served(http) == {"web1": before, "web2": before}
     assert haproxy_servers(hosts["lb1"]) == {"web1": "UP", "web2": "UP"}
-    for name in WEB:
-        assert _links(hosts, name) == (before, new), "a second rollback would undo the first"
+    for name in APP_HOSTS:
+        assert _links(hosts, name) == (before, new), f"{name}: a second rollback would undo the first"
 
 
 def test_broken_release_stops_on_the_first_host_and_loses_no_request(hosts, http, playbook, loadgen, before,
-                                                                       tmp_path_factory):
+                                                                     tmp_path_factory):
     broken = _project(tmp_path_factory, "1.0.2", broken=True)
-    links = {name: _links(hosts, name) for name in WEB}
+    links = {name: _links(hosts, name) for name in APP_HOSTS}
     web2_pid = _gunicorn_pid(hosts, "web2")
     with loadgen("broken") as load:
         run = _deploy(playbook, "-e", f"django_app_source={broken}", "-e", "deploy_health_timeout=20")
@@ -124,11 +144,13 @@ def test_broken_release_stops_on_the_first_host_and_loses_no_request(hosts, http
         message[-3000:]
     _assert_no_failure(load, 2000)
     assert set(load["versions"]) == {"1.0.0"}, load["versions"]  # the broken release never served a page
-    # web1 went back to the release it ran (previous unchanged); web2 was never touched.
-    assert {name: _links(hosts, name) for name in WEB} == links
+    # web1 went back to the release it ran (previous unchanged); web2 was never touched, and the
+    # play stopped there: the Celery host worker1 was never switched either.
+    assert {name: _links(hosts, name) for name in APP_HOSTS} == links
     assert _gunicorn_pid(hosts, "web2") == web2_pid
     assert "[web2 -> lb1" not in run.stdout, "web2 was never drained"
-    # The release was built everywhere before anything switched.
-    assert hosts["web2"].run("ls -d /srv/demo/releases/1.0.2-*").rc == 0
+    # The release was built on every app host before anything switched.
+    for name in ("web2", "worker1"):
+        assert hosts[name].run("ls -d /srv/demo/releases/1.0.2-*").rc == 0, f"{name} built the release"
     assert _served(http) == {"web1": before, "web2": before}
     assert haproxy_servers(hosts["lb1"]) == {"web1": "UP", "web2": "UP"}

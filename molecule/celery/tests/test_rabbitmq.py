@@ -1,13 +1,14 @@
-"""RabbitMQ on mq1..mq3: one cluster, hardened accounts, private listeners, sizing from the plan."""
+"""RabbitMQ on mq1..mq3: one cluster, hardened accounts, private listeners, sizing from the plan.
+Read-only: the test that stops a node is in test_rabbitmq_app.py, which runs after this file."""
 import hashlib
 import json
 
 import pytest
 
-from conftest import private_address
+from conftest import BROKERS, private_address
 
-testinfra_hosts = ["mq1", "mq2", "mq3"]
-NODES = {"rabbit@mq1", "rabbit@mq2", "rabbit@mq3"}
+testinfra_hosts = list(BROKERS)
+NODES = {f"rabbit@{name}" for name in BROKERS}
 
 
 def ctl(host, *args):
@@ -76,7 +77,7 @@ def test_erlang_cookie_is_private_and_shared(host, hosts):
     cookie = host.file("/var/lib/rabbitmq/.erlang.cookie")
     assert (cookie.user, cookie.group, cookie.mode) == ("rabbitmq", "rabbitmq", 0o400)
     digests = {hashlib.sha256(hosts[n].file("/var/lib/rabbitmq/.erlang.cookie").content).hexdigest()
-               for n in ("mq1", "mq2", "mq3")}
+               for n in BROKERS}
     assert len(digests) == 1
 
 

@@ -1,9 +1,12 @@
-"""memcached on cache1: sized by the plan, TCP on private + loopback only, no UDP, never restarted by a re-run."""
+"""memcached on cache1: sized by the plan, TCP on private + loopback only, no UDP, reached from
+web1, never restarted by a re-run. The two re-run tests converge cache1 again (the second
+restarts memcached, then puts its config back): this file runs after test_celery (alphabetical
+order), and they leave memcached running as converged."""
 import re
 
-from conftest import private_address
+from conftest import APP_CLIENT, CACHE, private_address
 
-testinfra_hosts = ["cache1"]
+testinfra_hosts = [CACHE]
 
 UDP_PROBE = r"""
 import socket, sys
@@ -51,7 +54,7 @@ def test_config_turns_udp_off_explicitly(host):
 
 
 def test_stats_show_the_planned_sizing(host, cluster_plan):
-    planned = cluster_plan["hosts"]["cache1"]["memcached"]
+    planned = cluster_plan["hosts"][CACHE]["memcached"]
     live = stats(host)
     assert int(live["limit_maxbytes"]) == planned["memory_mb"] * 1024 * 1024
     assert int(live["max_connections"]) == planned["max_connections"]
@@ -59,9 +62,9 @@ def test_stats_show_the_planned_sizing(host, cluster_plan):
 
 
 def test_app_host_reaches_it_over_tcp_not_udp(hosts):
-    client = hosts["client1"]
-    assert "limit_maxbytes" in stats(client, "cache1")
-    assert client.check_output("python3 -c %s cache1", UDP_PROBE).startswith("no reply")
+    client = hosts[APP_CLIENT]
+    assert "limit_maxbytes" in stats(client, CACHE)
+    assert client.check_output("python3 -c %s %s", UDP_PROBE, CACHE).startswith("no reply")
 
 
 def _since(host) -> tuple[str, str]:
@@ -77,8 +80,8 @@ def test_rerun_neither_restarts_nor_flushes(host, converge):
     host.check_output("python3 -c %s", "import socket; s = socket.create_connection(('127.0.0.1', 11211)); "
                       "s.sendall(b'set probe_key 0 0 1\\r\\nx\\r\\n'); assert s.recv(64) == b'STORED\\r\\n'")
     before = _since(host)
-    recap = converge("cache1")
-    assert _recap_changed(recap, "cache1") == 0
+    recap = converge(CACHE)
+    assert _recap_changed(recap, CACHE) == 0
     assert _since(host) == before
     assert int(stats(host)["curr_items"]) >= 1, "the cache kept its items"
 
@@ -86,9 +89,9 @@ def test_rerun_neither_restarts_nor_flushes(host, converge):
 def test_own_config_change_restarts_it(host, converge):
     before = _since(host)
     try:
-        converge("cache1", "-e", "memcached_max_item_size=2m")
+        converge(CACHE, "-e", "memcached_max_item_size=2m")
         assert _since(host)[0] != before[0]
         assert int(stats(host, command="stats settings")["item_size_max"]) == 2 * 1024 * 1024
     finally:
-        converge("cache1")
+        converge(CACHE)
     assert int(stats(host, command="stats settings")["item_size_max"]) == 1024 * 1024
