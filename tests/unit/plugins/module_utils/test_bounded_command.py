@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import time
 
-from ansible_collections.django_deploy.stack.plugins.modules import bounded_command as mod
+from ansible_collections.django_deploy.stack.plugins.module_utils import bounded_command as mod
 
 
 def test_a_command_that_finishes_returns_its_output():
