@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from conftest import PORTS, WEB, eventually, note_is_counted, page, sql, text
+from scenario_testing import private_address
 
 MEMCACHED_STATS = r"""
 import socket, sys
@@ -41,7 +42,7 @@ def test_notes_are_read_from_the_replica_on_db2(http, hosts):
         assert text(answer, "write-to") == "default"
         assert "Hello from the first migration" in answer["body"], "a row migrate wrote on db1, read on db2"
     db2 = hosts["db2"]
-    address = db2.ansible("setup", "filter=ansible_default_ipv4", check=False)["ansible_facts"]["ansible_default_ipv4"]["address"]
+    address = private_address(db2)
     for name in WEB:
         settings = hosts[name].file("/etc/demo/python/django_deploy_settings.py").content_string
         assert re.search(rf'"replica1": \{{[^}}]*"HOST": "{re.escape(address)}"', settings), f"{name}: replica1 is db2"
