@@ -2,8 +2,10 @@
 
 Pure helpers over plain values (names, bytes, text): which files belong to a release, the
 release's identity (a digest of its content, so an unchanged project is the same release and a
-re-run changes nothing), the wheelhouse key (the requirements and the hosts' Python and
-platform) and the lock file that installs exactly the built wheels on hosts without PyPI.
+re-run changes nothing), the hosts' target (their exact Python, their platform tags and marker
+environment, what pip is told to resolve for), the wheelhouse key (the requirements and that
+target), the lock file that installs exactly the fetched wheels on hosts without PyPI, and the
+messages of the ways pip can fail for the hosts.
 The I/O (walking the tree, pip, tar) is in roles/django_app/files/django_app_bundle.py.
 """
 
@@ -55,17 +57,195 @@ def release_id(digest: str, version: str | None = None) -> str:
     return f"{prefix}-{digest[:12]}"
 
 
+# The Debian releases the hosts may run: their Python (major.minor) and their glibc, which gives
+# the manylinux tags of the wheels that run there. Ansible gathers no glibc fact.
+DEBIAN_RELEASES = {
+    "12": {"python": "3.11", "glibc": "2.36"},
+    "13": {"python": "3.13", "glibc": "2.41"},
+}
+# The hosts' machine (uname -m, Ansible's fact machine) -> the oldest glibc (2.N) of its manylinux
+# tags (PEP 600): 2.5 on x86, where manylinux1 began; 2.17 (manylinux2014) elsewhere.
+MANYLINUX_MACHINES = {"x86_64": 5, "i686": 5, "aarch64": 17, "armv7l": 17, "ppc64le": 17, "s390x": 17,
+                      "riscv64": 17}
+# The legacy names of some manylinux_2_N tags (PEP 513, 571, 599).
+_LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+_PYTHON_VERSION = re.compile(r"(3)\.(\d{1,2})\.(\d{1,3})")
+_PLATFORM_TAG = re.compile(r"[a-z0-9_]+")
+_REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_WHEEL_TAGS = re.compile(r"-(?P<python>[^-]+)-(?P<abi>[^-]+)-(?P<platform>[^-]+)\.whl$")
+
+
+def _python_version(version: str) -> tuple[int, int, int]:
+    match = _PYTHON_VERSION.fullmatch(version or "") if isinstance(version, str) else None
+    if not match:
+        raise ValueError(f"the hosts' Python version must be a full version like 3.13.5, got {version!r}")
+    major, minor, micro = (int(part) for part in match.groups())
+    return major, minor, micro
+
+
+def debian_glibc(release: str | int | None) -> str:
+    """The glibc version ('2.41') of a Debian release (Ansible's distribution_major_version)."""
+    known = ", ".join(f"{name} (glibc {info['glibc']})" for name, info in sorted(DEBIAN_RELEASES.items()))
+    if str(release or "") not in DEBIAN_RELEASES:
+        raise ValueError(f"the hosts run Debian {release or '(unknown release)'}: the wheels can be fetched for "
+                         f"Debian {known} only")
+    return DEBIAN_RELEASES[str(release)]["glibc"]
+
+
+def manylinux_tags(glibc: str, machine: str) -> list[str]:
+    """Every manylinux platform tag of wheels that run on a host of this glibc ('2.36') and machine,
+    most specific first: manylinux_2_36_x86_64 ... manylinux_2_17_x86_64, manylinux2014_x86_64 ...
+    manylinux1_x86_64. pip's --platform takes each one it may use: it infers no older ones."""
+    match = re.fullmatch(r"2\.(\d{1,3})", glibc or "") if isinstance(glibc, str) else None
+    if not match:
+        raise ValueError(f"the hosts' glibc version must look like 2.36, got {glibc!r}")
+    if machine not in MANYLINUX_MACHINES:
+        raise ValueError(f"the hosts' machine must be one of {', '.join(sorted(MANYLINUX_MACHINES))} (wheels are "
+                         f"fetched for their manylinux platform), got {machine!r}")
+    oldest, newest = MANYLINUX_MACHINES[machine], int(match.group(1))
+    if newest < oldest:
+        raise ValueError(f"glibc {glibc} is older than every manylinux platform of {machine} (2.{oldest})")
+    tags = []
+    for minor in range(newest, oldest - 1, -1):
+        tags.append(f"manylinux_2_{minor}_{machine}")
+        if minor in _LEGACY_MANYLINUX:
+            tags.append(f"{_LEGACY_MANYLINUX[minor]}_{machine}")
+    return tags
+
+
+def marker_environment(python_version: str, machine: str) -> dict[str, str]:
+    """The hosts' PEP 508 marker environment: what the requirements' markers are evaluated with
+    (redis requires async-timeout on Python 3.11.2, not on 3.11.7). The kernel's release and version
+    are not known on the controller: empty."""
+    major, minor, _micro = _python_version(python_version)
+    return {
+        "implementation_name": "cpython",
+        "implementation_version": python_version,
+        "os_name": "posix",
+        "platform_machine": machine,
+        "platform_python_implementation": "CPython",
+        "platform_release": "",
+        "platform_system": "Linux",
+        "platform_version": "",
+        "python_full_version": python_version,
+        "python_version": f"{major}.{minor}",
+        "sys_platform": "linux",
+    }
+
+
+def pip_target_options(python_version: str, platforms: Iterable[str]) -> list[str]:
+    """pip download's options that take only wheels for the hosts: their CPython ABI (cp313; abi3
+    and none follow), their platform tags (pure wheels, any, always match), Requires-Python checked
+    against their full version."""
+    major, minor, _micro = _python_version(python_version)
+    options = ["--only-binary=:all:", "--python-version", python_version, "--implementation", "cp",
+               "--abi", f"cp{major}{minor}"]
+    for tag in platforms:
+        options += ["--platform", tag]
+    return options
+
+
 def wheelhouse_key(requirements: Iterable[str], extra: Iterable[str], python_version: str,
-                   machine: str) -> str:
-    """16 hex digits naming a wheelhouse: what is required and for which Python and machine."""
-    if not re.fullmatch(r"3\.\d{1,2}", python_version or ""):
-        raise ValueError(f"python_version must look like 3.11, got {python_version!r}")
-    if not machine:
-        raise ValueError("machine must name the hosts' architecture, e.g. x86_64")
+                   platforms: Iterable[str]) -> str:
+    """16 hex digits naming a wheelhouse: what is required and for which Python (the full version:
+    markers may compare it) and platform tags."""
+    _python_version(python_version)
+    platforms = list(platforms)
+    if not platforms or not all(isinstance(tag, str) and _PLATFORM_TAG.fullmatch(tag) for tag in platforms):
+        raise ValueError(f"platforms must be the hosts' platform tags, e.g. manylinux_2_36_x86_64, got {platforms!r}")
     digest = hashlib.sha256()
-    for part in [*requirements, "\0extra", *sorted(extra), "\0", python_version, machine]:
+    for part in [*requirements, "\0extra", *sorted(extra), "\0", python_version, *platforms]:
         digest.update(part.encode("utf-8") + b"\n")
     return digest.hexdigest()[:16]
+
+
+def is_pure_wheel(filename: str) -> bool:
+    """Whether a wheel runs on any Python 3 and platform (py3-none-any, py2.py3-none-any)."""
+    parse_wheel(filename)
+    tags = _WHEEL_TAGS.search(filename)
+    return (tags.group("abi") == "none" and tags.group("platform") == "any"
+            and "py3" in tags.group("python").split("."))
+
+
+def requirement_name(requirement: str) -> str:
+    """The project of a requirement as pip reports it: 'psycopg[binary]==3.3.9' -> 'psycopg'."""
+    match = _REQUIREMENT_NAME.match(requirement or "")
+    if not match:
+        raise ValueError(f"not a requirement: {requirement!r}")
+    return match.group(1)
+
+
+def pip_missing_requirement(output: str) -> str | None:
+    """The requirement pip found no distribution for ('No matching distribution found for X'), or
+    None when pip failed otherwise."""
+    found = re.findall(r"No matching distribution found for (\S+)", output or "")
+    return found[-1] if found else None
+
+
+def pip_requires_python_error(output: str) -> tuple[str, str] | None:
+    """(project, Requires-Python) when pip refused a wheel it had chosen for the hosts' Python
+    ("Package 'x' requires a different Python: 3.11.2 not in '>=3.12'"), else None."""
+    found = re.findall(r"Package '([^']+)' requires a different Python: \S+ not in '([^']*)'", output or "")
+    return found[-1] if found else None
+
+
+def pip_downloaded_without_wheel(output: str, filenames: Iterable[str]) -> list[str]:
+    """The projects pip download reports ("Successfully downloaded a b") that have no wheel among
+    filenames: pip saves nothing for a requirement given as a local directory."""
+    found = re.findall(r"^Successfully downloaded (.+)$", output or "", re.MULTILINE)
+    names = [re.sub(r"[-_.]+", "-", name).lower() for name in (found[-1].split() if found else [])]
+    wheels = {parse_wheel(name)[0] for name in filenames if name.endswith(".whl")}
+    return sorted(set(names) - wheels)
+
+
+def local_directory_message(names: Iterable[str]) -> str:
+    """Requirements given as local directories (pip download saves nothing for them)."""
+    return (f"{', '.join(names)}: required as a local directory, which pip download cannot fetch a wheel of for "
+            f"the hosts; this is not supported yet. Require it from an index, or by URL (git+https://..., an "
+            f"archive): those are built here when they are pure Python.")
+
+
+def pip_detail(output: str, lines: int = 4, width: int = 200) -> str:
+    """pip's last relevant lines, for an error message: its last ERROR lines (else its last lines),
+    each cut to width characters (pip lists every version it found on one line)."""
+    text = [line.rstrip() for line in (output or "").splitlines() if line.strip()]
+    chosen = ([line for line in text if line.startswith("ERROR:")] or text)[-lines:]
+    return "\n".join(line if len(line) <= width else line[:width - 3] + "..." for line in chosen)
+
+
+def metadata_requires_python(metadata: str) -> str | None:
+    """The Requires-Python of a wheel's METADATA (RFC 822 headers, up to the first blank line)."""
+    headers = re.split(r"\r?\n\r?\n", metadata or "", maxsplit=1)[0]
+    match = re.search(r"^Requires-Python:[ \t]*(\S.*?)\s*$", headers, re.MULTILINE | re.IGNORECASE)
+    return match.group(1) if match else None
+
+
+def hosts_text(python_version: str, platforms: Iterable[str]) -> str:
+    """The hosts in a message: 'CPython 3.13.5 on manylinux_2_41_x86_64' (their newest tag)."""
+    return f"CPython {python_version} on {next(iter(platforms), '?')}"
+
+
+def requires_python_message(requirement: str, requires_python: str, python_version: str) -> str:
+    """A requirement whose versions all exclude the hosts' Python, and the ways out."""
+    major, minor, _micro = _python_version(python_version)
+    newer = [f"Debian {name} hosts run Python {info['python']}" for name, info in sorted(DEBIAN_RELEASES.items())
+             if tuple(int(part) for part in info["python"].split(".")) > (major, minor)]
+    way_out = f", or deploy to hosts with a newer Python ({'; '.join(newer)})" if newer else ""
+    return (f"{requirement} requires Python {requires_python} and the hosts run Python {python_version}: require "
+            f"a version of it that supports Python {major}.{minor}{way_out}.")
+
+
+def c_extension_message(requirement: str, wheel: str, python_version: str, platforms: Iterable[str]) -> str:
+    """A requirement with no wheel for the hosts whose source builds more than pure Python."""
+    return (f"{requirement} has no wheel for the hosts ({hosts_text(python_version, platforms)}) and its source "
+            f"builds {wheel}, not a pure-Python wheel: C extensions without a wheel for the hosts are not "
+            f"supported yet. Require a version of {requirement_name(requirement)} that has one.")
+
+
+def no_wheel_message(requirement: str, python_version: str, platforms: Iterable[str]) -> str:
+    """A requirement with no wheel for the hosts and no source that builds one on the controller."""
+    return (f"{requirement} has no wheel for the hosts ({hosts_text(python_version, platforms)}) and no source "
+            f"distribution that builds one on the controller.")
 
 
 def parse_wheel(filename: str) -> tuple[str, str]:

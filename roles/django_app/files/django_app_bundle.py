@@ -3,15 +3,27 @@
 
 Run by Ansible's own Python on the controller, once per play (delegate_to: localhost, run_once):
     python django_app_bundle.py '{"src": ..., "name": ..., "build_dir": ..., "requirements": [...],
-                                  "extra_requirements": [...], "python_version": "3.11", "machine": "x86_64"}'
+                                  "extra_requirements": [...], "python_version": "3.13.5",
+                                  "machine": "x86_64", "debian_release": "13"}'
+(the hosts' full Python version, uname -m and Debian release, whose glibc gives their manylinux
+platform; "glibc": "2.41" may replace "debian_release").
 - names the release after a digest of the project's files (an unchanged project is the same
   release on every run, so re-runs change nothing);
 - writes a reproducible source archive <build_dir>/<name>/<release>.tar.gz;
-- builds the wheels of the requirements plus extra_requirements with `pip wheel` for the hosts'
-  Python, once per set of requirements, and packs them with a requirements.lock pinning every
-  wheel into <build_dir>/<name>/wheels-<key>.tar, which the hosts install without an index.
-Prints one JSON object: changed, release, archive, wheelhouse_key, wheels_archive. Errors go to
-stderr with exit status 1. The pure parts are plugins/module_utils/django_app.py (unit-tested).
+- fetches the wheels of the requirements plus extra_requirements for the hosts, whatever Python
+  and platform the controller has: `pip download` of this Python (Ansible's, which has pip)
+  resolves for the hosts' exact Python - Requires-Python and markers such as python_full_version
+  are evaluated with their values (pip alone would use this Python's: _PIP_FOR_HOSTS) - and takes
+  only wheels of their CPython ABI and manylinux tags. A requirement with no such wheel, or given
+  by URL (git+https://..., an archive), is built here from its source and kept only when the
+  result is pure Python (C extensions without a wheel for the hosts are refused, and so are
+  requirements given as local directories). Done once per set of requirements and hosts' target,
+  packed with a requirements.lock pinning every wheel into <build_dir>/<name>/wheels-<key>.tar,
+  which the hosts install without an index.
+Every pip run is bounded in time (STEP_TIMEOUT, TOTAL_TIMEOUT). Prints one JSON object: changed,
+release, archive, wheelhouse_key, wheels_archive. Errors go to stderr with exit status 1. The pure
+parts are plugins/module_utils/django_app.py (unit-tested); the bounded runs are
+plugins/module_utils/bounded_command.py's.
 """
 
 from __future__ import annotations
@@ -19,28 +31,47 @@ from __future__ import annotations
 import glob
 import io
 import os
-import platform
+import re
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
+import time
+import zipfile
 
 import importlib.util
 import json
 from pathlib import Path
 
+# Seconds one pip run may take (a download, a build), and all of them together: less than the
+# 1800 s release.yml gives this script, so that its own message says what did not finish.
+STEP_TIMEOUT = 900
+TOTAL_TIMEOUT = 1500
 
-def _load_helpers():
-    """plugins/module_utils/django_app.py of this collection, by path (no Ansible import needed)."""
-    path = Path(__file__).resolve().parents[3] / "plugins" / "module_utils" / "django_app.py"
-    spec = importlib.util.spec_from_file_location("django_deploy_django_app", path)
+# pip evaluates the requirements' markers with the values of the Python it runs on, even under
+# --python-version. pip has no API: this runs its command line with the hosts' marker environment
+# (argv[1], JSON) as the one packaging's markers default to.
+_PIP_FOR_HOSTS = """\
+import json, sys
+from pip._vendor.packaging import markers
+environment = json.loads(sys.argv[1])
+markers.default_environment = lambda: dict(environment)
+from pip._internal.cli.main import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _load(name):
+    """plugins/module_utils/<name>.py of this collection, by path (no Ansible import needed)."""
+    path = Path(__file__).resolve().parents[3] / "plugins" / "module_utils" / (name + ".py")
+    spec = importlib.util.spec_from_file_location("django_deploy_" + name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-da = _load_helpers()
+da = _load("django_app")
+bounded = _load("bounded_command")
 
 
 class BundleError(Exception):
@@ -94,40 +125,121 @@ def _source_archive(path, entries, release):
     _write_atomically(path, write)
 
 
-def _runs(python):
-    """Whether this interpreter starts (a pyenv shim of a version that is not selected does not)."""
+def _pip(args, what, deadline, environment=None):
+    """Run pip of this Python (with the hosts' marker environment when given), bounded in time;
+    returns (succeeded, output). Raises BundleError when it timed out or there is no pip."""
+    timeout = min(STEP_TIMEOUT, round(deadline - time.monotonic()))
+    if timeout <= 0:
+        raise BundleError("%s: the wheels for the hosts took more than %d s" % (what, TOTAL_TIMEOUT))
+    if environment is None:
+        argv = [sys.executable, "-m", "pip", "--disable-pip-version-check"] + args
+    else:
+        argv = [sys.executable, "-c", _PIP_FOR_HOSTS, json.dumps(environment), "--disable-pip-version-check"] + args
+    result = bounded.run(argv, what, timeout)
+    output = result["stdout"] + result["stderr"]
+    if result["timed_out"]:
+        raise BundleError("%s did not finish within %d s and was stopped (is the package index reachable from the "
+                          "controller?)\n%s" % (what, timeout, da.pip_detail(output)))
+    if result["rc"] != 0 and re.search(r"No module named '?pip\b", output):
+        raise BundleError("%s: the controller's Python %s has no pip; install it there (python -m ensurepip)"
+                          % (what, sys.executable))
+    return result["rc"] == 0, output
+
+
+def _requires_python(wheel):
+    """The Requires-Python of a wheel file's METADATA, or None."""
+    with zipfile.ZipFile(wheel) as archive:
+        for name in archive.namelist():
+            if name.count("/") == 1 and name.endswith(".dist-info/METADATA"):
+                return da.metadata_requires_python(archive.read(name).decode("utf-8", "replace"))
+    return None
+
+
+def _build_pure_wheel(requirement, pip_args, into, target, deadline):
+    """Into `into`, the wheel of a requirement built here from its source (pip wheel --no-deps
+    pip_args) with this Python; BundleError unless the result is pure Python."""
+    python_version, platforms = target["python_version"], target["platforms"]
+    work = tempfile.mkdtemp(prefix="build-", dir=os.path.dirname(into))
     try:
-        return subprocess.run([python, "-c", "import pip"], capture_output=True, timeout=60, check=False).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+        ok, output = _pip(["wheel", "--no-deps", "--ignore-requires-python", "--wheel-dir", work] + pip_args,
+                          "pip wheel of %s on the controller" % requirement, deadline)
+        wheels = sorted(name for name in os.listdir(work) if name.endswith(".whl"))
+        if not ok or not wheels:
+            raise BundleError("%s\n%s" % (da.no_wheel_message(requirement, python_version, platforms),
+                                          da.pip_detail(output)))
+        for wheel in wheels:
+            if not da.is_pure_wheel(wheel):
+                raise BundleError(da.c_extension_message(requirement, wheel, python_version, platforms))
+            shutil.move(os.path.join(work, wheel), os.path.join(into, wheel))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
-def _python_for(version):
-    """A Python <version> with pip on the controller: this one, python<version> on PATH, or one
-    that pyenv has installed without selecting it (~/.pyenv or PYENV_ROOT)."""
-    if "%d.%d" % sys.version_info[:2] == version:
-        return sys.executable
-    pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
-    candidates = [shutil.which("python" + version)] + sorted(
-        glob.glob(os.path.join(pyenv_root, "versions", version + ".*", "bin", "python" + version)), reverse=True)
-    for candidate in candidates:
-        if candidate and _runs(candidate):
-            return candidate
-    raise BundleError("The hosts run Python %s: the controller needs python%s (with pip) on its PATH "
-                      "or installed by pyenv to build wheels for them." % (version, version))
+def _without_wheel(requirement, built, target, deadline, detail):
+    """pip found no wheel of a requirement for the hosts. When one exists that only their Python's
+    version excludes, says so (BundleError); else builds one here from the requirement's source
+    distribution into built (pure Python only)."""
+    probe = tempfile.mkdtemp(prefix="probe-", dir=os.path.dirname(built))
+    try:
+        ok, _output = _pip(["download", "--no-deps", "--ignore-requires-python", "--dest", probe]
+                           + target["options"] + [requirement],
+                           "pip download of %s for the hosts" % requirement, deadline, target["environment"])
+        requires = ok and next((_requires_python(w) for w in glob.glob(os.path.join(probe, "*.whl"))), None)
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+    if requires:
+        raise BundleError("%s\n%s" % (da.requires_python_message(requirement, requires, target["python_version"]),
+                                      detail))
+    _build_pure_wheel(requirement, ["--no-binary", da.requirement_name(requirement), requirement], built, target,
+                      deadline)
 
 
-def _build_wheels(path, python, src, requirements, extra):
+def _fetch_wheels(wheel_dir, target, src, requirements, extra):
+    """Into wheel_dir, the wheels for the hosts of the requirements and all they depend on. First
+    wheels only; each requirement pip then finds no wheel for is built here (pure Python only) and
+    offered to the next attempt (--find-links), until pip resolves them all or one cannot be had.
+    A requirement given by URL (git+https://..., an archive) pip takes from its source, whatever
+    --only-binary says: it is built here too (pure Python only)."""
+    deadline = time.monotonic() + TOTAL_TIMEOUT
+    args = []
+    for req in requirements:
+        args += ["-r", os.path.join(src, req)]
+    args += list(extra)
+    built = os.path.join(wheel_dir, "built")
+    dest = os.path.join(wheel_dir, "wheels")
+    os.makedirs(built)
+    tried = set()
+    while True:
+        shutil.rmtree(dest, ignore_errors=True)  # nothing left from an attempt that failed
+        os.makedirs(dest)
+        ok, output = _pip(["download", "--find-links", built, "--dest", dest] + target["options"] + args,
+                          "pip download of the wheels for the hosts", deadline, target["environment"])
+        if ok:
+            break
+        refused = da.pip_requires_python_error(output)
+        if refused:
+            raise BundleError("%s\n%s" % (da.requires_python_message(refused[0], refused[1], target["python_version"]),
+                                          da.pip_detail(output)))
+        missing = da.pip_missing_requirement(output)
+        if missing is None or missing in tried:
+            raise BundleError("pip cannot resolve the requirements for the hosts (%s):\n%s"
+                              % (da.hosts_text(target["python_version"], target["platforms"]), da.pip_detail(output)))
+        tried.add(missing)
+        _without_wheel(missing, built, target, deadline, da.pip_detail(output))
+    for source in sorted(name for name in os.listdir(dest) if not name.endswith(".whl")):
+        _build_pure_wheel(source, [os.path.join(dest, source)], dest, target, deadline)
+        os.unlink(os.path.join(dest, source))
+    absent = da.pip_downloaded_without_wheel(output, os.listdir(dest))
+    if absent:
+        raise BundleError(da.local_directory_message(absent))
+    return dest
+
+
+def _build_wheels(path, target, src, requirements, extra):
     work = tempfile.mkdtemp(prefix="django-app-wheels-")
     try:
-        cmd = [python, "-m", "pip", "wheel", "--disable-pip-version-check", "--quiet", "--wheel-dir", work]
-        for req in requirements:
-            cmd += ["-r", os.path.join(src, req)]
-        cmd += list(extra)
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise BundleError("pip wheel failed on the controller: %s\n%s%s" % (" ".join(cmd), proc.stdout, proc.stderr))
-        wheels = sorted(os.path.basename(p) for p in glob.glob(os.path.join(work, "*.whl")))
+        wheel_dir = _fetch_wheels(work, target, src, requirements, extra)
+        wheels = sorted(os.path.basename(p) for p in glob.glob(os.path.join(wheel_dir, "*.whl")))
         try:
             lock = da.lock_text(wheels).encode()
         except ValueError as exc:
@@ -136,12 +248,22 @@ def _build_wheels(path, python, src, requirements, extra):
         def write(tmp):
             with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
                 for wheel in wheels:
-                    with open(os.path.join(work, wheel), "rb") as handle:
+                    with open(os.path.join(wheel_dir, wheel), "rb") as handle:
                         _add(tar, wheel, handle.read(), 0o644)
                 _add(tar, da.LOCK_FILE, lock, 0o644)  # last: the hosts' "extracted" marker
         _write_atomically(path, write)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _target(params):
+    """What the wheels are fetched for: the hosts' full Python version, platform tags, pip's options
+    and marker environment for them."""
+    python_version, machine = params["python_version"], params["machine"]
+    platforms = da.manylinux_tags(params.get("glibc") or da.debian_glibc(params.get("debian_release")), machine)
+    return dict(python_version=python_version, platforms=platforms,
+                options=da.pip_target_options(python_version, platforms),
+                environment=da.marker_environment(python_version, machine))
 
 
 def bundle(params):
@@ -159,14 +281,12 @@ def bundle(params):
             raise BundleError("django_app_source %s has no %s" % (src, req))
         with open(req_path, encoding="utf-8") as handle:
             requirement_texts.append(handle.read())
-    if platform.machine() != params["machine"]:
-        raise BundleError("The hosts are %s, the controller is %s: wheels built here would not install there."
-                          % (params["machine"], platform.machine()))
+    target = _target(params)
     exclude = tuple(params["exclude"]) if params.get("exclude") is not None else da.DEFAULT_EXCLUDES
     entries = _project_files(src, exclude)
     version = next((data.decode("utf-8", "replace") for rel, _executable, data in entries if rel == "VERSION"), None)
     release = da.release_id(da.tree_digest(entries), version)
-    key = da.wheelhouse_key(requirement_texts, extra, params["python_version"], params["machine"])
+    key = da.wheelhouse_key(requirement_texts, extra, target["python_version"], target["platforms"])
     out_dir = os.path.join(build_dir, params["name"])
     archive = os.path.join(out_dir, release + ".tar.gz")
     wheels = os.path.join(out_dir, "wheels-%s.tar" % key)
@@ -176,7 +296,7 @@ def bundle(params):
         if archive in todo:
             _source_archive(archive, entries, release)
         if wheels in todo:
-            _build_wheels(wheels, _python_for(params["python_version"]), src, requirements, extra)
+            _build_wheels(wheels, target, src, requirements, extra)
     return dict(changed=bool(todo), release=release, archive=archive, wheelhouse_key=key, wheels_archive=wheels)
 
 

@@ -1,7 +1,12 @@
 """The release bundle helpers of the django_app role."""
 import pytest
+from hypothesis import given, strategies as st
+from packaging import _manylinux
+from packaging.markers import Marker, default_environment
 
 from ansible_collections.django_deploy.stack.plugins.module_utils import django_app as da
+
+X86_236 = da.manylinux_tags("2.36", "x86_64")
 
 
 @pytest.mark.parametrize("path, excluded", [
@@ -57,19 +62,209 @@ def test_release_id_needs_hex():
 
 
 def test_wheelhouse_key_changes_with_every_input():
-    base = da.wheelhouse_key(["Django==5.2"], ["gunicorn"], "3.11", "x86_64")
+    base = da.wheelhouse_key(["Django==5.2"], ["gunicorn"], "3.11.2", X86_236)
     assert len(base) == 16
-    assert base == da.wheelhouse_key(["Django==5.2"], ["gunicorn"], "3.11", "x86_64")
-    assert base != da.wheelhouse_key(["Django==5.1"], ["gunicorn"], "3.11", "x86_64")
-    assert base != da.wheelhouse_key(["Django==5.2"], [], "3.11", "x86_64")
-    assert base != da.wheelhouse_key(["Django==5.2"], ["gunicorn"], "3.12", "x86_64")
-    assert base != da.wheelhouse_key(["Django==5.2"], ["gunicorn"], "3.11", "aarch64")
+    assert base == da.wheelhouse_key(["Django==5.2"], ["gunicorn"], "3.11.2", list(X86_236))
+    assert base != da.wheelhouse_key(["Django==5.1"], ["gunicorn"], "3.11.2", X86_236)
+    assert base != da.wheelhouse_key(["Django==5.2"], [], "3.11.2", X86_236)
+    assert base != da.wheelhouse_key(["Django==5.2"], ["gunicorn"], "3.11.7", X86_236)  # markers may compare it
+    assert base != da.wheelhouse_key(["Django==5.2"], ["gunicorn"], "3.13.5", X86_236)
+    assert base != da.wheelhouse_key(["Django==5.2"], ["gunicorn"], "3.11.2", da.manylinux_tags("2.41", "x86_64"))
+    assert base != da.wheelhouse_key(["Django==5.2"], ["gunicorn"], "3.11.2", da.manylinux_tags("2.36", "aarch64"))
 
 
-@pytest.mark.parametrize("python, machine", [("3", "x86_64"), ("python3.11", "x86_64"), ("3.11", "")])
-def test_wheelhouse_key_rejects_bad_targets(python, machine):
+@pytest.mark.parametrize("python, platforms", [
+    ("3.11", X86_236), ("3", X86_236), ("python3.11.2", X86_236), ("3.11.2", []), ("3.11.2", ["linux x86"]),
+])
+def test_wheelhouse_key_rejects_bad_targets(python, platforms):
     with pytest.raises(ValueError):
-        da.wheelhouse_key([], [], python, machine)
+        da.wheelhouse_key([], [], python, platforms)
+
+
+@pytest.mark.parametrize("release, glibc", [("12", "2.36"), (13, "2.41")])
+def test_debian_glibc(release, glibc):
+    assert da.debian_glibc(release) == glibc
+
+
+@pytest.mark.parametrize("release", ["11", "24", None, ""])
+def test_debian_glibc_names_the_known_releases(release):
+    with pytest.raises(ValueError, match=r"Debian 12 \(glibc 2.36\), 13 \(glibc 2.41\) only"):
+        da.debian_glibc(release)
+
+
+def test_manylinux_tags_of_debian_12_on_x86_64():
+    assert X86_236[:2] == ["manylinux_2_36_x86_64", "manylinux_2_35_x86_64"]
+    assert X86_236[X86_236.index("manylinux_2_17_x86_64") + 1] == "manylinux2014_x86_64"
+    assert X86_236[X86_236.index("manylinux_2_12_x86_64") + 1] == "manylinux2010_x86_64"
+    assert X86_236[-2:] == ["manylinux_2_5_x86_64", "manylinux1_x86_64"]
+    assert len(X86_236) == 32 + 3
+
+
+def test_manylinux_tags_of_debian_13_on_aarch64():
+    tags = da.manylinux_tags("2.41", "aarch64")
+    assert tags[0] == "manylinux_2_41_aarch64"
+    assert tags[-2:] == ["manylinux_2_17_aarch64", "manylinux2014_aarch64"]
+    assert len(tags) == 25 + 1
+
+
+@given(minor=st.integers(min_value=17, max_value=99), machine=st.sampled_from(sorted(da.MANYLINUX_MACHINES)))
+def test_manylinux_tags_are_those_pip_uses_on_such_a_host(minor, machine):
+    """The same tags, in the same order, as packaging (pip's) on a host of that glibc and machine."""
+    saved = (_manylinux._get_glibc_version, _manylinux._have_compatible_abi, _manylinux._get_manylinux_module)
+    _manylinux._get_glibc_version = lambda: (2, minor)
+    _manylinux._have_compatible_abi = lambda executable, archs: True
+    _manylinux._get_manylinux_module = lambda: None
+    try:
+        expected = list(_manylinux.platform_tags([machine]))
+    finally:
+        _manylinux._get_glibc_version, _manylinux._have_compatible_abi, _manylinux._get_manylinux_module = saved
+    assert da.manylinux_tags(f"2.{minor}", machine) == expected
+
+
+@given(minor=st.integers(min_value=17, max_value=99), machine=st.sampled_from(sorted(da.MANYLINUX_MACHINES)))
+def test_manylinux_tags_go_down_from_the_hosts_glibc_without_repeats(minor, machine):
+    tags = da.manylinux_tags(f"2.{minor}", machine)
+    assert len(set(tags)) == len(tags)
+    assert all(tag.endswith("_" + machine) for tag in tags)
+    versions = [int(tag.split("_")[2]) for tag in tags if tag.startswith("manylinux_2_")]
+    assert versions == list(range(minor, da.MANYLINUX_MACHINES[machine] - 1, -1))
+
+
+@pytest.mark.parametrize("glibc, machine", [
+    ("2.36", "amd64"), ("2.36", ""), ("2.36", "armv5tel"), ("236", "x86_64"), ("3.1", "x86_64"), (None, "x86_64"),
+    ("2.16", "aarch64"), ("2.4", "x86_64"),
+])
+def test_manylinux_tags_rejects(glibc, machine):
+    with pytest.raises(ValueError):
+        da.manylinux_tags(glibc, machine)
+
+
+@pytest.mark.parametrize("python, marker, expected", [
+    ("3.11.2", 'python_full_version < "3.11.3"', True),
+    ("3.11.7", 'python_full_version < "3.11.3"', False),
+    ("3.13.5", 'python_version < "3.13"', False),
+    ("3.11.2", 'python_version < "3.13"', True),
+    ("3.13.5", 'sys_platform == "linux" and platform_system == "Linux" and os_name == "posix"', True),
+    ("3.13.5", 'platform_machine == "aarch64"', False),
+    ("3.13.5", 'implementation_name == "cpython" and platform_python_implementation == "CPython"', True),
+    ("3.13.5", 'implementation_version >= "3.13.5"', True),
+])
+def test_marker_environment_is_the_hosts(python, marker, expected):
+    environment = da.marker_environment(python, "x86_64")
+    assert set(environment) == set(default_environment())
+    assert Marker(marker).evaluate(environment) is expected
+
+
+def test_marker_environment_needs_a_full_version():
+    with pytest.raises(ValueError, match="full version like 3.13.5"):
+        da.marker_environment("3.13", "x86_64")
+
+
+def test_pip_target_options():
+    tags = da.manylinux_tags("2.41", "x86_64")
+    options = da.pip_target_options("3.13.5", tags)
+    assert options[:7] == ["--only-binary=:all:", "--python-version", "3.13.5", "--implementation", "cp",
+                           "--abi", "cp313"]
+    assert options[7:] == [word for tag in tags for word in ("--platform", tag)]
+
+
+@pytest.mark.parametrize("filename, pure", [
+    ("Django-5.2.19-py3-none-any.whl", True),
+    ("six-1.17.0-py2.py3-none-any.whl", True),
+    ("docopt-0.6.2-py2.py3-none-any.whl", True),
+    ("crcmod-1.7-cp311-cp311-linux_x86_64.whl", False),
+    ("wcwidth-0.9.4-cp310-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl", False),
+    ("old-1.0-py2-none-any.whl", False),
+    ("odd-1.0-py3-none-linux_x86_64.whl", False),
+])
+def test_is_pure_wheel(filename, pure):
+    assert da.is_pure_wheel(filename) is pure
+
+
+@pytest.mark.parametrize("requirement, name", [
+    ("psycopg[binary]==3.3.9", "psycopg"), ("Django>=6", "Django"), ("zope.interface", "zope.interface"),
+    ("docopt==0.6.2", "docopt"),
+])
+def test_requirement_name(requirement, name):
+    assert da.requirement_name(requirement) == name
+
+
+DJANGO_6_ON_311 = """\
+Collecting django-celery-beat==2.9.0
+ERROR: Ignored the following yanked versions: 4.2.12, 5.0.5
+ERROR: Ignored the following versions that require a different python version: 6.0 Requires-Python >=3.12
+ERROR: Could not find a version that satisfies the requirement Django>=6 (from versions: %s)
+ERROR: No matching distribution found for Django>=6
+""" % ", ".join("5.2.%d" % n for n in range(200))
+
+
+def test_pip_missing_requirement():
+    assert da.pip_missing_requirement(DJANGO_6_ON_311) == "Django>=6"
+    assert da.pip_missing_requirement("ERROR: ResolutionImpossible: for help visit ...") is None
+
+
+def test_pip_requires_python_error():
+    output = "Processing ./x.whl\nERROR: Package 'ddtest-new' requires a different Python: 3.11.2 not in '>=3.12'\n"
+    assert da.pip_requires_python_error(output) == ("ddtest-new", ">=3.12")
+    assert da.pip_requires_python_error(DJANGO_6_ON_311) is None
+
+
+def test_pip_downloaded_without_wheel():
+    output = "Saved ./x.whl\nSuccessfully downloaded Django celery lp zope.interface\n"
+    files = ["django-5.2.19-py3-none-any.whl", "celery-5.7.0-py3-none-any.whl",
+             "zope_interface-7.0-cp313-cp313-manylinux_2_17_x86_64.whl", "other-1.0.tar.gz"]
+    assert da.pip_downloaded_without_wheel(output, files) == ["lp"]
+    assert da.pip_downloaded_without_wheel(output, files + ["lp-1.0-py3-none-any.whl"]) == []
+    assert da.pip_downloaded_without_wheel("", files) == []  # pip said nothing (quiet): nothing to check
+
+
+def test_local_directory_message():
+    message = da.local_directory_message(["lp", "other"])
+    assert message.startswith("lp, other: required as a local directory") and "not supported yet" in message
+
+
+def test_pip_detail_keeps_the_last_error_lines_short():
+    detail = da.pip_detail(DJANGO_6_ON_311)
+    assert detail.splitlines()[-1] == "ERROR: No matching distribution found for Django>=6"
+    assert "Collecting" not in detail and len(detail.splitlines()) == 4
+    assert all(len(line) <= 200 for line in detail.splitlines())
+    assert da.pip_detail("a\nb\n\nc\n", lines=2) == "b\nc"  # no ERROR lines: the last ones
+
+
+@pytest.mark.parametrize("metadata, expected", [
+    ("Metadata-Version: 2.1\nName: django\nRequires-Python: >=3.12\n\nRequires-Python: no\n", ">=3.12"),
+    ("Metadata-Version: 2.1\r\nrequires-python:  >=3.8, <4 \r\n", ">=3.8, <4"),
+    ("Metadata-Version: 2.1\nName: x\n\nRequires-Python: >=3.12 (in the description)\n", None),
+])
+def test_metadata_requires_python(metadata, expected):
+    assert da.metadata_requires_python(metadata) == expected
+
+
+def test_requires_python_message_names_the_requirement_and_the_way_out():
+    message = da.requires_python_message("Django>=6", ">=3.12", "3.11.2")
+    assert message.startswith("Django>=6 requires Python >=3.12 and the hosts run Python 3.11.2: ")
+    assert "supports Python 3.11" in message
+    assert "Debian 13 hosts run Python 3.13" in message and "Debian 12" not in message
+    assert "\n" not in message
+
+
+def test_requires_python_message_on_the_newest_release_has_no_newer_hosts():
+    message = da.requires_python_message("future-thing==1.0", ">=3.14", "3.13.5")
+    assert "supports Python 3.13." in message and "Debian" not in message
+
+
+def test_c_extension_message():
+    tags = da.manylinux_tags("2.41", "x86_64")
+    message = da.c_extension_message("crcmod==1.7", "crcmod-1.7-cp313-cp313-linux_x86_64.whl", "3.13.5", tags)
+    for part in ("crcmod==1.7", "CPython 3.13.5 on manylinux_2_41_x86_64", "crcmod-1.7-cp313-cp313-linux_x86_64.whl",
+                 "C extensions without a wheel for the hosts are not supported yet"):
+        assert part in message
+
+
+def test_no_wheel_message():
+    message = da.no_wheel_message("nothing==1.0", "3.11.2", X86_236)
+    assert message == ("nothing==1.0 has no wheel for the hosts (CPython 3.11.2 on manylinux_2_36_x86_64) and no "
+                       "source distribution that builds one on the controller.")
 
 
 @pytest.mark.parametrize("filename, expected", [

@@ -1,0 +1,250 @@
+"""roles/django_app/files/django_app_bundle.py: the wheels fetched for the hosts, not the controller.
+
+Runs the real script's pip (this Python's) offline against a directory of tiny wheels written
+here (--no-index --find-links, no pip configuration): the requirements' markers are evaluated with
+the hosts' Python and machine (3.11.2 and 3.11.7 get different sets on the same controller), the
+wheels of the hosts' ABI are taken, and a requirement the hosts' Python cannot have, or that has
+no wheel and no source, fails with one short message. Requirements with a source only (on the
+index or by URL) are built here and kept when pure Python; one that builds a C extension, or is a
+local directory, fails with one message. Their sources have an in-tree PEP 517 backend with no
+build requirements, so that pip's isolated builds need no index. Also: every pip run is bounded in
+time, and a controller Python without pip is named.
+"""
+import base64
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+import tarfile
+import time
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[4] / "roles" / "django_app" / "files" / "django_app_bundle.py"
+_SPEC = importlib.util.spec_from_file_location("django_app_bundle", _PATH)
+bundle = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(bundle)
+
+
+def _wheel(directory, name, requires=(), requires_python=None, tag="py3-none-any", version="1.0"):
+    """A minimal valid wheel of an empty package."""
+    dist_info = f"{name}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    metadata += f"Requires-Python: {requires_python}\n" if requires_python else ""
+    metadata += "".join(f"Requires-Dist: {requirement}\n" for requirement in requires)
+    files = {
+        f"{name}/__init__.py": b"",
+        f"{dist_info}/METADATA": metadata.encode(),
+        f"{dist_info}/WHEEL": f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: {tag}\n".encode(),
+    }
+    record = []
+    with zipfile.ZipFile(directory / f"{name}-{version}-{tag}.whl", "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            record.append(f"{path},sha256={digest},{len(data)}")
+        archive.writestr(f"{dist_info}/RECORD", "\n".join(record + [f"{dist_info}/RECORD,,"]) + "\n")
+
+
+# A PEP 517 backend in the source tree: builds a wheel of an empty package, named, versioned and
+# tagged as wheel.txt says.
+_BACKEND = """\
+import base64, hashlib, os, zipfile
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    with open("wheel.txt") as handle:
+        name, version, tag = handle.read().split()
+    dist_info = "%s-%s.dist-info" % (name, version)
+    files = {name + "/__init__.py": b"",
+             dist_info + "/METADATA": ("Metadata-Version: 2.1\\nName: %s\\nVersion: %s\\n" % (name, version)).encode(),
+             dist_info + "/WHEEL": ("Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: %s\\n" % tag).encode()}
+    filename = "%s-%s-%s.whl" % (name, version, tag)
+    record = []
+    with zipfile.ZipFile(os.path.join(wheel_directory, filename), "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            record.append("%s,sha256=%s,%d" % (path, digest, len(data)))
+        archive.writestr(dist_info + "/RECORD", "\\n".join(record + [dist_info + "/RECORD,,"]) + "\\n")
+    return filename
+"""
+
+
+def _source_tree(directory, name, tag="py3-none-any", version="1.0"):
+    tree = directory / f"{name}-{version}"
+    tree.mkdir(parents=True)
+    (tree / "pyproject.toml").write_text('[build-system]\nrequires = []\nbuild-backend = "backend"\n'
+                                         'backend-path = ["."]\n')
+    (tree / "backend.py").write_text(_BACKEND)
+    (tree / "wheel.txt").write_text(f"{name} {version} {tag}")
+    return tree
+
+
+def _sdist(directory, name, tag="py3-none-any", version="1.0"):
+    """A source distribution name-version.tar.gz in directory, built by _BACKEND."""
+    tree = _source_tree(directory / "trees", name, tag, version)
+    with tarfile.open(directory / f"{name}-{version}.tar.gz", "w:gz") as tar:
+        tar.add(tree, arcname=tree.name)
+    return directory / f"{name}-{version}.tar.gz"
+
+
+@pytest.fixture
+def index(tmp_path, monkeypatch):
+    """A directory of wheels, pip's only source (no index, no configuration, no PIP_* variables)."""
+    for variable in [name for name in os.environ if name.startswith("PIP_")]:
+        monkeypatch.delenv(variable)
+    wheels = tmp_path / "index"
+    wheels.mkdir()
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_CACHE_DIR", str(tmp_path / "pip-cache"))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    _wheel(wheels, "ddtest_app", requires=['ddtest_dep; python_full_version < "3.11.3"',
+                                           'ddtest_arm; platform_machine == "aarch64"', "ddtest_bin"])
+    _wheel(wheels, "ddtest_dep")
+    _wheel(wheels, "ddtest_arm")
+    for tag in ("cp311-cp311-manylinux_2_17_x86_64", "cp313-cp313-manylinux_2_17_x86_64",
+                "cp313-cp313-manylinux_2_39_aarch64", "cp311-cp311-manylinux_2_17_aarch64"):
+        _wheel(wheels, "ddtest_bin", tag=tag)
+    _wheel(wheels, "ddtest_new", requires_python=">=3.12")
+    _wheel(wheels, "ddtest_needs_source", requires=["ddtest_source"])
+    _sdist(wheels, "ddtest_source")
+    _sdist(wheels, "ddtest_cext", tag="cp311-cp311-linux_x86_64")
+    return wheels
+
+
+def _project(tmp_path, requirements):
+    src = tmp_path / "project"
+    src.mkdir(exist_ok=True)
+    (src / "manage.py").write_text("")
+    (src / "requirements.txt").write_text(requirements)
+    return src
+
+
+def _params(tmp_path, src, python_version, machine="x86_64", debian_release="12"):
+    return {"src": str(src), "name": "demo", "build_dir": str(tmp_path / "build"), "python_version": python_version,
+            "machine": machine, "debian_release": debian_release}
+
+
+def _members(archive):
+    with tarfile.open(archive) as tar:
+        return tar.getnames()
+
+
+@pytest.mark.parametrize("python_version, machine, debian_release, wheels", [
+    ("3.11.2", "x86_64", "12", ["ddtest_app-1.0-py3-none-any.whl", "ddtest_bin-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+                                "ddtest_dep-1.0-py3-none-any.whl"]),
+    ("3.11.7", "x86_64", "12", ["ddtest_app-1.0-py3-none-any.whl", "ddtest_bin-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"]),
+    ("3.13.5", "x86_64", "13", ["ddtest_app-1.0-py3-none-any.whl", "ddtest_bin-1.0-cp313-cp313-manylinux_2_17_x86_64.whl"]),
+    ("3.13.5", "aarch64", "13", ["ddtest_app-1.0-py3-none-any.whl", "ddtest_arm-1.0-py3-none-any.whl",
+                                 "ddtest_bin-1.0-cp313-cp313-manylinux_2_39_aarch64.whl"]),
+])
+def test_the_wheels_are_those_of_the_hosts(tmp_path, index, python_version, machine, debian_release, wheels):
+    """Markers, ABI and platform are the hosts' whatever the controller runs (here Python 3.11.x)."""
+    src = _project(tmp_path, "ddtest_app\n")
+    result = bundle.bundle(_params(tmp_path, src, python_version, machine, debian_release))
+    assert result["changed"] is True
+    assert _members(result["wheels_archive"]) == wheels + ["requirements.lock"]
+    again = bundle.bundle(_params(tmp_path, src, python_version, machine, debian_release))
+    assert again == dict(result, changed=False)
+
+
+def test_a_glibc_older_than_the_wheels_platform_gets_no_wheel(tmp_path, index):
+    src = _project(tmp_path, "ddtest_bin\n")
+    params = dict(_params(tmp_path, src, "3.13.5", "aarch64"), glibc="2.36")  # the wheel needs 2.39
+    with pytest.raises(bundle.BundleError, match=r"^ddtest_bin has no wheel for the hosts "
+                                                 r"\(CPython 3\.13\.5 on manylinux_2_36_aarch64\)"):
+        bundle.bundle(params)
+
+
+def test_a_requirement_for_a_newer_python_names_it_and_the_way_out(tmp_path, index):
+    src = _project(tmp_path, "ddtest_new\n")
+    with pytest.raises(bundle.BundleError) as failure:
+        bundle.bundle(_params(tmp_path, src, "3.11.2"))
+    first, *detail = str(failure.value).splitlines()
+    assert first == ("ddtest-new requires Python >=3.12 and the hosts run Python 3.11.2: require a version of it "
+                     "that supports Python 3.11, or deploy to hosts with a newer Python (Debian 13 hosts run "
+                     "Python 3.13).")
+    assert detail == ["ERROR: Package 'ddtest-new' requires a different Python: 3.11.2 not in '>=3.12'"]
+    assert bundle.bundle(_params(tmp_path, src, "3.13.5", debian_release="13"))["changed"] is True
+
+
+def test_a_requirement_with_neither_wheel_nor_source_is_named(tmp_path, index):
+    src = _project(tmp_path, "ddtest_app\nddtest-nowhere==2.0\n")
+    with pytest.raises(bundle.BundleError) as failure:
+        bundle.bundle(_params(tmp_path, src, "3.11.2"))
+    first, *detail = str(failure.value).splitlines()
+    assert first == ("ddtest-nowhere==2.0 has no wheel for the hosts (CPython 3.11.2 on manylinux_2_36_x86_64) and "
+                     "no source distribution that builds one on the controller.")
+    assert detail[-1] == "ERROR: No matching distribution found for ddtest-nowhere==2.0"
+
+
+def test_a_dependency_with_only_a_source_gets_a_pure_wheel_built_here(tmp_path, index):
+    src = _project(tmp_path, "ddtest_needs_source\n")
+    result = bundle.bundle(_params(tmp_path, src, "3.13.5", debian_release="13"))
+    assert _members(result["wheels_archive"]) == ["ddtest_needs_source-1.0-py3-none-any.whl",
+                                                  "ddtest_source-1.0-py3-none-any.whl", "requirements.lock"]
+
+
+def test_a_source_that_builds_a_c_extension_is_refused(tmp_path, index):
+    src = _project(tmp_path, "ddtest_app\nddtest_cext==1.0\n")
+    with pytest.raises(bundle.BundleError) as failure:
+        bundle.bundle(_params(tmp_path, src, "3.13.5", debian_release="13"))
+    assert str(failure.value) == (
+        "ddtest_cext==1.0 has no wheel for the hosts (CPython 3.13.5 on manylinux_2_41_x86_64) and its source builds "
+        "ddtest_cext-1.0-cp311-cp311-linux_x86_64.whl, not a pure-Python wheel: C extensions without a wheel for "
+        "the hosts are not supported yet. Require a version of ddtest_cext that has one.")
+
+
+def test_a_requirement_by_url_is_built_here(tmp_path, index):
+    archive = _sdist(tmp_path / "elsewhere", "ddtest_url")
+    src = _project(tmp_path, f"ddtest_url @ {archive.as_uri()}\nddtest_app\n")
+    result = bundle.bundle(_params(tmp_path, src, "3.11.7"))
+    assert _members(result["wheels_archive"]) == ["ddtest_app-1.0-py3-none-any.whl",
+                                                  "ddtest_bin-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+                                                  "ddtest_url-1.0-py3-none-any.whl", "requirements.lock"]
+
+
+def test_a_local_directory_requirement_is_refused(tmp_path, index):
+    tree = _source_tree(tmp_path / "elsewhere", "ddtest_dir")
+    for requirements in (f"{tree}\nddtest_app\n", f"{tree}\n"):
+        src = _project(tmp_path, requirements)
+        with pytest.raises(bundle.BundleError, match=r"^ddtest-dir: required as a local directory"):
+            bundle.bundle(_params(tmp_path, src, "3.11.7"))
+
+
+def test_main_reports_bad_host_facts(tmp_path, capsys):
+    src = _project(tmp_path, "ddtest_app\n")
+    assert bundle.main(["bundle", json.dumps(_params(tmp_path, src, "3.13"))]) == 1
+    assert "full version like 3.13.5" in capsys.readouterr().err
+    assert bundle.main(["bundle", json.dumps(_params(tmp_path, src, "3.13.5", debian_release="14"))]) == 1
+    assert "the hosts run Debian 14" in capsys.readouterr().err
+
+
+def test_a_pip_run_that_does_not_finish_is_stopped(monkeypatch):
+    monkeypatch.setattr(bundle, "STEP_TIMEOUT", 1)
+    monkeypatch.setattr(bundle, "_PIP_FOR_HOSTS", "import time; time.sleep(60)")
+    started = time.monotonic()
+    with pytest.raises(bundle.BundleError, match=r"^pip download of the wheels for the hosts did not finish within "
+                                                 r"1 s and was stopped"):
+        bundle._pip(["download"], "pip download of the wheels for the hosts", time.monotonic() + 60, {})
+    assert time.monotonic() - started < 10
+
+
+def test_no_time_left_is_an_error():
+    with pytest.raises(bundle.BundleError, match="took more than"):
+        bundle._pip(["download"], "pip download", time.monotonic() - 1)
+
+
+def test_a_controller_python_without_pip_is_named(tmp_path, monkeypatch):
+    venv.create(tmp_path / "nopip", with_pip=False)
+    python = str(tmp_path / "nopip" / "bin" / "python")
+    monkeypatch.setattr(sys, "executable", python)
+    with pytest.raises(bundle.BundleError, match=f"the controller's Python {python} has no pip"):
+        bundle._pip(["--version"], "pip", time.monotonic() + 60)
+    with pytest.raises(bundle.BundleError, match="has no pip"):
+        bundle._pip(["--version"], "pip", time.monotonic() + 60, {})
