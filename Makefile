@@ -7,12 +7,15 @@ SHELL := /bin/bash
 VENV := .venv
 PYTHON ?= python3
 INVENTORY ?= inventories/local
+# The Debian release of the demo and bench hosts (the scenarios set their own): 13 or 12.
+DEBIAN ?= 13
+export DEBIAN
 # Scenarios listed in molecule/QUARANTINE (with the reason) are left out until fixed.
 QUARANTINED := $(shell sed -n 's/^\([a-z_]*\):.*/\1/p' molecule/QUARANTINE 2>/dev/null)
 ALL_SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 # Slowest first (the wall times CI prints), so the parallel slots of run-scenarios.sh stay full;
 # a scenario missing from this list runs last.
-SLOWEST_FIRST := cluster scale_out celery allinone webtier_mod_wsgi common
+SLOWEST_FIRST := cluster scale_out celery cluster_debian12 allinone allinone_debian12 webtier_mod_wsgi common
 SCENARIOS ?= $(filter-out $(QUARANTINED),$(filter $(ALL_SCENARIOS),$(SLOWEST_FIRST)) $(filter-out $(SLOWEST_FIRST),$(ALL_SCENARIOS)))
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -32,7 +35,8 @@ export NO_COLOR ?= 1
 # host this network cannot reach unless one is in its cache: tests/sanity/get_pip.py, put there, does
 # the same with ensurepip and PyPI. (--venv gives the same sanity results, a minute slower.)
 ANSIBLE_TEST_HOME ?= $(CURDIR)/.cache/ansible-test/home
-ANSIBLE_TEST_PYTHON ?= 3.11
+# The virtualenv's own Python (ansible-test of 2.21 runs its controller on 3.12 and later only).
+ANSIBLE_TEST_PYTHON ?= $(shell $(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 ANSIBLE_TEST_ARGS ?= --local --python $(ANSIBLE_TEST_PYTHON) --color no
 # $(call ansible_test,COMMAND AND OPTIONS,LABEL): run ansible-test on a fresh copy, print the time
 # it took (and for units the number of tests, from its junit files), and remove the copy.
@@ -81,8 +85,8 @@ venv: $(VENV)/.installed  ## Create the controller virtualenv once (pinned requi
 
 docker-hosts:  ## Docker engine and the Debian 12 and 13 systemd host images, installed/built once
 	@tools/ensure-docker.sh
-	@env -u DJANGO_DEPLOY_IMAGE DEBIAN=12 tools/build-image.sh
-	@env -u DJANGO_DEPLOY_IMAGE DEBIAN=13 tools/build-image.sh
+	@DEBIAN=12 tools/build-image.sh
+	@DEBIAN=13 tools/build-image.sh
 
 unit: venv  ## Unit tests (pytest + hypothesis) under ansible-test units (`pytest -n auto` runs the same tests, faster, while developing)
 	@$(MAKE) --no-print-directory units

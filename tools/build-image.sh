@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Build the Debian host image (systemd as PID 1, sshd, a sudo user) with debootstrap from Debian's
 # own mirror, once: the image carries a hash of its build inputs, and a matching image is reused.
-# DEBIAN=12 (bookworm, the default) or 13 (trixie); DJANGO_DEPLOY_IMAGE names the image.
+# DEBIAN=13 (trixie, the default) or 12 (bookworm): the image django-deploy/debian:$DEBIAN, which
+# tools/hosts/start.yml starts for the same DEBIAN.
 set -euo pipefail
 
-case "${DEBIAN:-12}" in
+DEBIAN=${DEBIAN:-13}
+case "$DEBIAN" in
   12) SUITE=bookworm ;;
   13) SUITE=trixie ;;
   *) echo "DEBIAN must be 12 or 13, not '${DEBIAN}'" >&2; exit 2 ;;
 esac
-IMAGE="${DJANGO_DEPLOY_IMAGE:-django-deploy/debian:$SUITE}"
+IMAGE="django-deploy/debian:$DEBIAN"
 # What the hosts need before Ansible can manage them: python3 for modules, systemd as init, and
 # what a real host is reached by: sshd and sudo (the unprivileged user `deploy`, see below).
 PACKAGES=python3,python3-apt,systemd,systemd-sysv,dbus,iproute2,procps,sudo,ca-certificates,locales,openssh-server
