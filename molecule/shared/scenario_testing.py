@@ -38,6 +38,8 @@ molecule's log keeps and tools/run-scenarios.sh prints with the scenario's wall 
 """
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import os
 import re
@@ -122,6 +124,18 @@ def plan_from_inventory(inventory: str) -> dict[str, Any]:
     hostvars = {name: runner.get_variables(name) for name in names}
     groups = hostvars[names[0]]["groups"]
     return plan.cluster_plan(plan.hosts_from_inventory(hostvars, groups))
+
+
+def host_platform(host) -> dict[str, Any]:
+    """The platform facts of `host` as the stack model derives them from its Debian release
+    (plugins/module_utils/stack.py): release, Python, PostgreSQL's version, paths and unit. The
+    tests expect what the roles used."""
+    if str(ROOT / "collections") not in sys.path:
+        sys.path.insert(0, str(ROOT / "collections"))
+    from ansible_collections.django_deploy.stack.plugins.module_utils import stack
+
+    release = host.check_output(". /etc/os-release && echo $VERSION_ID")
+    return stack._platform({}, {"distribution_major_version": release})
 
 
 def run_playbook(inventory: str, path: str | Path, *args: str, extra_inventories: Iterable[str | Path] = (),
@@ -270,3 +284,55 @@ def http_fixture(client: str):
         return get
 
     return http
+
+
+def load_summary(name, result):
+    """One line of what the load generator saw (failed = non-2xx/3xx + transport errors + slower than 5 s)."""
+    kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(result["failed_by_kind"].items()))
+    latency = result["latency_ms"]
+    return (f"load during {name}: {result['total']} requests in {result['duration_s']} s, {result['failed']} failed"
+            f" ({kinds}), p50 {latency['p50']} ms, p99 {latency['p99']} ms, max {latency['max']} ms;"
+            f" served by {json.dumps(result['served_by'], sort_keys=True)}; page versions"
+            f" {json.dumps(result['versions'])}; errors {result['errors'][:3]}")
+
+
+LOADGEN = "/usr/local/bin/django-deploy-loadgen"
+
+
+def loadgen_fixture(client: str, url: str, site: str, static: str):
+    """A ``loadgen`` fixture: loadgen(name, min_requests=...) is a context manager running
+    tools/loadgen.py on host `client` against `url` (the page, served under the name `site`, and
+    the static file the page links to, the first group of the regex `static`) for as long as its
+    block runs and at least min_requests; it yields a dict filled, when the block ends, with the
+    counts, which are also reported (report(): the drill lines of the CI output)."""
+
+    @pytest.fixture(scope="session")
+    def loadgen(hosts):
+        host = hosts[client]
+        script = base64.b64encode((ROOT / "tools" / "loadgen.py").read_bytes()).decode()
+        host.check_output(f"echo {script} | base64 -d > {LOADGEN} && chmod 0755 {LOADGEN}")
+        asset = re.search(static, request_from(host, url, {"Host": site})["body"]).group(1)
+
+        @contextlib.contextmanager
+        def run(name, min_requests=2000, rate=40, threads=6):
+            out, stop = f"/tmp/loadgen-{name}.json", f"/tmp/loadgen-{name}.stop"
+            host.check_output(f"rm -f {out} {stop}")
+            # A transient unit: it outlives this command, and systemd bounds it even if we do not stop it.
+            host.check_output(
+                f"systemd-run --unit=loadgen-{name} --collect -p RuntimeMaxSec=1800 {LOADGEN}"
+                f" --url {url.rstrip('/')} --host {site} --path / --path {asset} --threads {threads} --rate {rate}"
+                f" --timeout 5 --min-requests {min_requests} --max-seconds 1500 --stop-file {stop} --out {out}")
+            result = {}
+            try:
+                yield result
+            finally:
+                host.check_output(f"touch {stop}")
+                deadline = time.monotonic() + 1560
+                while not host.file(out).exists and time.monotonic() < deadline:
+                    time.sleep(2)
+                result.update(json.loads(host.file(out).content_string))
+                report(load_summary(name, result))
+
+        return run
+
+    return loadgen

@@ -4,8 +4,6 @@ nginx (on the cluster's nginx port), and the load generator (tools/loadgen.py) t
 drills run on db1 against lb1."""
 from __future__ import annotations
 
-import base64
-import contextlib
 import json
 import re
 import sys
@@ -16,8 +14,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 from scenario_testing import (  # noqa: E402,F401  (fixtures and the hook are registered by importing them here)
-    ROOT, cluster_plan, eventually, hosts, http_fixture, inventory, playbook, post_note, pytest_terminal_summary, report,
-    sql)
+    ROOT, cluster_plan, eventually, hosts, http_fixture, inventory, loadgen_fixture, playbook, post_note,
+    pytest_terminal_summary, report, sql)
 
 SITE = "demo.example.test"
 # molecule.yml moves every public port off its default; the default each replaces.
@@ -33,7 +31,6 @@ DEPLOY_PLAYBOOK = ROOT / "deploy.yml"
 WORKER_UNIT = "celery-demo-worker-default.service"
 # What a Celery run of notes.tasks.count_words logs when it is done (it returns the note's id).
 TASK_DONE = r"Task notes\.tasks\.count_words\[[0-9a-f-]+\] succeeded in [0-9.e-]+s: {pk}$"
-LOADGEN = "/usr/local/bin/django-deploy-loadgen"
 
 # db1 is outside the web tier: its requests to lb1 cross the network as a visitor's do.
 http = http_fixture(client="db1")
@@ -85,45 +82,6 @@ def note_is_counted(http, hosts, note: str, timeout: float = 90, post_for: float
     return ""
 
 
-def load_summary(name, result):
-    """One line of what the load generator saw (failed = non-2xx/3xx + transport errors + slower than 5 s)."""
-    kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(result["failed_by_kind"].items()))
-    latency = result["latency_ms"]
-    return (f"load during {name}: {result['total']} requests in {result['duration_s']} s, {result['failed']} failed"
-            f" ({kinds}), p50 {latency['p50']} ms, p99 {latency['p99']} ms, max {latency['max']} ms;"
-            f" served by {json.dumps(result['served_by'], sort_keys=True)}; page versions"
-            f" {json.dumps(result['versions'])}; errors {result['errors'][:3]}")
-
-
-@pytest.fixture(scope="session")
-def loadgen(hosts, http):
-    """loadgen(name, min_requests=...): a context manager running tools/loadgen.py on db1 against
-    http://lb1/ (the page, which reads the database and the cache, and a static file) for as long
-    as its block runs and at least min_requests; it yields a dict filled, when the block ends,
-    with the counts, which are also reported (report(): the drill lines of the CI output)."""
-    client = hosts["db1"]
-    script = base64.b64encode((ROOT / "tools" / "loadgen.py").read_bytes()).decode()
-    client.check_output(f"echo {script} | base64 -d > {LOADGEN} && chmod 0755 {LOADGEN}")
-    css = re.search(r'href="(/static/notes/site\.[0-9a-f]{12}\.css)"', page(http)["body"]).group(1)
-
-    @contextlib.contextmanager
-    def run(name, min_requests=2000, rate=40, threads=6):
-        out, stop = f"/tmp/loadgen-{name}.json", f"/tmp/loadgen-{name}.stop"
-        client.check_output(f"rm -f {out} {stop}")
-        # A transient unit: it outlives this command, and systemd bounds it even if we do not stop it.
-        client.check_output(
-            f"systemd-run --unit=loadgen-{name} --collect -p RuntimeMaxSec=1800 {LOADGEN}"
-            f" --url {LB.rstrip('/')} --host {SITE} --path / --path {css} --threads {threads} --rate {rate}"
-            f" --timeout 5 --min-requests {min_requests} --max-seconds 1500 --stop-file {stop} --out {out}")
-        result = {}
-        try:
-            yield result
-        finally:
-            client.check_output(f"touch {stop}")
-            deadline = time.monotonic() + 1560
-            while not client.file(out).exists and time.monotonic() < deadline:
-                time.sleep(2)
-            result.update(json.loads(client.file(out).content_string))
-            report(load_summary(name, result))
-
-    return run
+# The load generator (tools/loadgen.py) the web-tier drills run on db1 against the page and its
+# stylesheet through lb1.
+loadgen = loadgen_fixture(client="db1", url=LB, site=SITE, static=r'href="(/static/notes/site\.[0-9a-f]{12}\.css)"')

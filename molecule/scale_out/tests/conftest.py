@@ -12,11 +12,14 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 from scenario_testing import (  # noqa: E402,F401  (fixtures and the hook are registered by importing them here)
-    ROOT, hosts, http_fixture, inventory, playbook, pytest_terminal_summary)
+    ROOT, hosts, http_fixture, inventory, loadgen_fixture, playbook, pytest_terminal_summary)
 
 SCENARIO = Path(__file__).resolve().parents[1]
 
 http = http_fixture(client="db1")  # a client outside the web tier
+# Load through lb1 from out1, outside the stack, while it grows: the page and its stylesheet.
+loadgen = loadgen_fixture(client="out1", url="http://lb1/", site="demo.example.test",
+                          static=r'href="(/static/notes/site\.[0-9a-f]{12}\.css)"')
 
 
 @pytest.fixture(scope="session")

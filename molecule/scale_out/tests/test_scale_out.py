@@ -5,8 +5,10 @@ re-running site.yml brings them in without restarting what runs on the hosts alr
 
 The tests run in file order and share one cluster, whose topology they change step by step:
 1. the converged stack: lb1, web1 (the app host), db1 (primary), db2 (replica); web2 and db3
-   spare; out1 in no group of the stack;
-2. scale-out (the `scaled` fixture): web2 and db3 added (add-hosts.ini), site.yml run again;
+   spare and not started; out1 in no group of the stack;
+2. scale-out (the `scaled` fixture), under load through lb1 from out1: the containers of web2 and
+   db3 started as `make demo` starts a host added to its inventory (start-hosts.yml: no running
+   host moves), web2 and db3 added to the stack's groups (add-hosts.ini), site.yml run again;
 3. the replicas db2 and db3, pg_replication_info;
 4. promote.yml on db2 (the `promoted` fixture), the app re-pointed;
 5. the inventory edited after the promotion (db2 primary, db1 and db3 replicas): reseed.yml on db1;
@@ -27,17 +29,25 @@ import pytest
 
 from conftest import ROOT, SCENARIO
 from scenario_testing import (
-    changed_tasks, eventually, haproxy_servers, post_note, private_address, recap, report, run_playbook, sql)
+    changed_tasks, eventually, haproxy_servers, host_platform, load_summary, post_note, private_address, recap, report, run_playbook,
+    sql)
 
 SITE = ROOT / "playbooks" / "site.yml"
 PROMOTE = ROOT / "playbooks" / "promote.yml"
 RESEED = ROOT / "playbooks" / "reseed.yml"
 ADD_HOSTS = SCENARIO / "add-hosts.ini"
+START_HOSTS = SCENARIO / "start-hosts.yml"
+NEW_HOSTS = ("web2", "db3")
 LB = "http://lb1/"
 DEMO_HOST = {"Host": "demo.example.test"}
-CONF = "/etc/postgresql/15/main/conf.d/60-django-deploy.conf"
-HBA = "/etc/postgresql/15/main/pg_hba.conf"
 SETTINGS = "/etc/demo/python/django_deploy_settings.py"
+# PostgreSQL's version, paths and unit on these hosts' Debian release (15 on 12, 17 on 13).
+PG: dict = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _postgresql_platform(hosts):
+    PG.update(host_platform(hosts["db1"])["postgresql"])
 APP_PASSWORD = "molecule-app-password"
 
 
@@ -57,7 +67,7 @@ def unchecked_sql(host, query, db="postgres"):
 
 def test_settings_rendered_whole_from_the_plan(hosts):
     db1 = hosts["db1"]
-    conf = db1.file(CONF)
+    conf = db1.file(f"{PG['config_dir']}/conf.d/60-django-deploy.conf")
     assert conf.user == "postgres" and conf.mode == 0o640
     text = conf.content_string
     # 1024 MB dedicated host (molecule.yml): PGTune gives a quarter to shared_buffers.
@@ -116,7 +126,7 @@ def test_pg_hba_from_the_inventory(hosts):
     # Replication from the other database host (the stack model's flows: db2 streams from db1).
     expected |= {f"replication|replicator|{private_address(hosts['db2'])}/255.255.255.255"}
     assert rows == expected, "the app host for the app database, the other database host for replication, nothing else"
-    assert "0.0.0.0" not in db1.file(HBA).content_string
+    assert "0.0.0.0" not in db1.file(f"{PG['config_dir']}/pg_hba.conf").content_string
 
 
 def test_client_host_logs_in_with_scram(hosts):
@@ -147,7 +157,7 @@ def test_replication_password_only_in_the_passfile(hosts):
         passfile = host.file("/var/lib/postgresql/.pgpass")
         assert passfile.user == "postgres" and passfile.mode == 0o600
         assert passfile.content_string.strip() == "*:*:replication:replicator:molecule-repl\\:pass\\\\word"
-    auto = hosts["db2"].file("/var/lib/postgresql/15/main/postgresql.auto.conf").content_string
+    auto = hosts["db2"].file(f"{PG['data_dir']}/postgresql.auto.conf").content_string
     assert "password" not in auto and "primary_conninfo" not in auto
 
 
@@ -156,9 +166,9 @@ def test_replication_password_only_in_the_passfile(hosts):
 def main_pids(hosts):
     """What runs on the hosts that were there before the scale-out: PIDs that a restart changes."""
     return {
-        "db1 postmaster": hosts["db1"].check_output("head -n 1 /var/lib/postgresql/15/main/postmaster.pid"),
+        "db1 postmaster": hosts["db1"].check_output(f"head -n 1 {PG['data_dir']}/postmaster.pid"),
         "db1 started": sql(hosts["db1"], "SELECT pg_postmaster_start_time()"),
-        "db2 postmaster": hosts["db2"].check_output("head -n 1 /var/lib/postgresql/15/main/postmaster.pid"),
+        "db2 postmaster": hosts["db2"].check_output(f"head -n 1 {PG['data_dir']}/postmaster.pid"),
         "web1 gunicorn": hosts["web1"].check_output("systemctl show -P MainPID gunicorn-demo"),
         "web1 nginx": hosts["web1"].check_output("systemctl show -P MainPID nginx"),
         # HAProxy reloads in master-worker mode: the master's PID stays, the workers are new.
@@ -167,16 +177,35 @@ def main_pids(hosts):
 
 
 @pytest.fixture(scope="module")
-def scaled(hosts, playbook):
-    """Record the PIDs, add web2 and db3 to the inventory and run site.yml again."""
+def scaled(hosts, playbook, loadgen):
+    """Record the PIDs and addresses; under load through lb1, start web2 and db3 (as `make demo`
+    does for hosts added to its inventory), add them to the inventory and run site.yml again."""
     before = main_pids(hosts)
-    assert not hosts["web2"].package("nginx").is_installed, "web2 starts outside the web tier"
-    assert not hosts["db3"].package("postgresql-15").is_installed, "db3 starts outside the database groups"
+    running = [name for name in hosts if name not in NEW_HOSTS]
+    addresses = {name: private_address(hosts[name]) for name in running}
     started = time.monotonic()
-    run = playbook(SITE, extra_inventories=[ADD_HOSTS])
-    report(f"scale-out: site.yml with web2 and db3 added took {time.monotonic() - started:.0f} s, rc {run.returncode}")
+    with loadgen("scale-out", min_requests=500) as load:
+        start = playbook(START_HOSTS)
+        assert start.returncode == 0, start.stdout[-4000:]
+        moved = {name: private_address(hosts[name]) for name in running}
+        assert not hosts["web2"].package("nginx").is_installed, "web2 starts outside the web tier"
+        assert not hosts["db3"].package(PG["packages"][0]).is_installed, "db3 starts outside the database groups"
+        run = playbook(SITE, extra_inventories=[ADD_HOSTS])
+    report(f"scale-out: web2 and db3 started and brought in by site.yml in {time.monotonic() - started:.0f} s,"
+           f" rc {start.returncode}/{run.returncode}")
     assert run.returncode == 0, run.stdout[-4000:]
-    return {"before": before, "after": main_pids(hosts), "output": run.stdout}
+    return {"before": before, "after": main_pids(hosts), "output": run.stdout, "addresses": (addresses, moved),
+            "load": load}
+
+
+def test_starting_hosts_moved_no_running_host(scaled):
+    before, after = scaled["addresses"]
+    assert after == before
+
+
+def test_site_answered_throughout_the_scale_out(scaled):
+    load = scaled["load"]
+    assert load["total"] >= 500 and load["failed"] == 0, load_summary("scale-out", load)
 
 
 def test_nothing_already_running_was_restarted(scaled):
@@ -215,7 +244,7 @@ def test_second_run_changes_nothing(playbook, scaled):
 def test_replica_is_a_streaming_standby(hosts, scaled, name):
     host = hosts[name]
     assert sql(host, "SELECT pg_is_in_recovery()") == "t"
-    assert host.file("/var/lib/postgresql/15/main/standby.signal").exists
+    assert host.file(f"{PG['data_dir']}/standby.signal").exists
     receiver = sql(host, "SELECT status, sender_host, slot_name FROM pg_stat_wal_receiver")
     assert receiver == f"streaming|{private_address(hosts['db1'])}|replica_{name}"
 
@@ -296,7 +325,7 @@ def test_promote_refuses_a_lagging_replica(hosts, playbook, scaled):
         assert refused.returncode != 0
         assert "promoting now would lose those writes" in refused.stdout, refused.stdout[-3000:]
         assert sql(db2, "SELECT pg_is_in_recovery()") == "t"
-        assert db1.service("postgresql@15-main").is_running, "a refused promotion fences nothing"
+        assert db1.service(PG["service"]).is_running, "a refused promotion fences nothing"
     finally:
         sql(db2, "SELECT pg_wal_replay_resume()")
 
@@ -320,9 +349,9 @@ def test_promote_db2(hosts, promoted):
     after = uuid.uuid4().hex
     sql(db2, f"INSERT INTO replication_probe VALUES ('{after}')", db="demo")
     # The old primary is stopped and masked.
-    assert db1.run("systemctl is-enabled postgresql@15-main").stdout.strip() == "masked"
-    assert not db1.service("postgresql@15-main").is_running
-    assert db1.run("systemctl start postgresql@15-main").rc != 0, "nothing can start the fenced primary"
+    assert db1.run(f"systemctl is-enabled {PG['service']}").stdout.strip() == "masked"
+    assert not db1.service(PG["service"]).is_running
+    assert db1.run(f"systemctl start {PG['service']}").rc != 0, "nothing can start the fenced primary"
     # db3 streams from db2 and sees the write made there.
     receiver = sql(db3, "SELECT status, sender_host, slot_name FROM pg_stat_wal_receiver")
     assert receiver == f"streaming|{private_address(db2)}|replica_db3"
@@ -372,9 +401,9 @@ def test_reseed_makes_the_old_primary_a_standby_of_db2(hosts, promoted_inventory
     reseeded = run_playbook(str(promoted_inventory), RESEED, "-e", "reseed_host=db1")
     assert reseeded.returncode == 0, reseeded.stdout[-4000:]
     # The old data directory is kept aside, the unit unmasked, the host streams from db2.
-    kept = db1.check_output("ls -d /var/lib/postgresql/15/main.pre-reseed-*").split()
+    kept = db1.check_output(f"ls -d {PG['data_dir']}.pre-reseed-*").split()
     assert len(kept) == 1 and db1.file(f"{kept[0]}/PG_VERSION").exists
-    assert db1.run("systemctl is-enabled postgresql@15-main").stdout.strip() == "enabled"
+    assert db1.run(f"systemctl is-enabled {PG['service']}").stdout.strip() == "enabled"
     assert sql(db1, "SELECT pg_is_in_recovery()") == "t"
     receiver = sql(db1, "SELECT status, sender_host, slot_name FROM pg_stat_wal_receiver")
     assert receiver == f"streaming|{private_address(db2)}|replica_db1"
@@ -396,5 +425,5 @@ def test_removing_db3_from_db_replicas_drops_its_slot_and_its_access(hosts, edit
     assert run.returncode == 0, run.stdout[-4000:]
     assert sql(db2, "SELECT slot_name FROM pg_replication_slots ORDER BY 1") == "replica_db1"
     assert sql(db2, "SELECT application_name, state FROM pg_stat_replication ORDER BY 1") == "db1|streaming"
-    assert not re.search(rf"\s{re.escape(private_address(hosts['db3']))}/32\s", db2.file(HBA).content_string), \
+    assert not re.search(rf"\s{re.escape(private_address(hosts['db3']))}/32\s", db2.file(f"{PG['config_dir']}/pg_hba.conf").content_string), \
         "db3 may no longer connect"
