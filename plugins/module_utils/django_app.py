@@ -14,7 +14,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
-from typing import Iterable
+from typing import Iterable, Mapping
 
 # Never part of a release: VCS data, caches, local virtualenvs and collected files, local DBs.
 DEFAULT_EXCLUDES = (
@@ -57,12 +57,6 @@ def release_id(digest: str, version: str | None = None) -> str:
     return f"{prefix}-{digest[:12]}"
 
 
-# The Debian releases the hosts may run: their Python (major.minor) and their glibc, which gives
-# the manylinux tags of the wheels that run there. Ansible gathers no glibc fact.
-DEBIAN_RELEASES = {
-    "12": {"python": "3.11", "glibc": "2.36"},
-    "13": {"python": "3.13", "glibc": "2.41"},
-}
 # The hosts' machine (uname -m, Ansible's fact machine) -> the oldest glibc (2.N) of its manylinux
 # tags (PEP 600): 2.5 on x86, where manylinux1 began; 2.17 (manylinux2014) elsewhere.
 MANYLINUX_MACHINES = {"x86_64": 5, "i686": 5, "aarch64": 17, "armv7l": 17, "ppc64le": 17, "s390x": 17,
@@ -81,15 +75,6 @@ def _python_version(version: str) -> tuple[int, int, int]:
         raise ValueError(f"the hosts' Python version must be a full version like 3.13.5, got {version!r}")
     major, minor, micro = (int(part) for part in match.groups())
     return major, minor, micro
-
-
-def debian_glibc(release: str | int | None) -> str:
-    """The glibc version ('2.41') of a Debian release (Ansible's distribution_major_version)."""
-    known = ", ".join(f"{name} (glibc {info['glibc']})" for name, info in sorted(DEBIAN_RELEASES.items()))
-    if str(release or "") not in DEBIAN_RELEASES:
-        raise ValueError(f"the hosts run Debian {release or '(unknown release)'}: the wheels can be fetched for "
-                         f"Debian {known} only")
-    return DEBIAN_RELEASES[str(release)]["glibc"]
 
 
 def manylinux_tags(glibc: str, machine: str) -> list[str]:
@@ -225,11 +210,12 @@ def hosts_text(python_version: str, platforms: Iterable[str]) -> str:
     return f"CPython {python_version} on {next(iter(platforms), '?')}"
 
 
-def requires_python_message(requirement: str, requires_python: str, python_version: str) -> str:
-    """A requirement whose versions all exclude the hosts' Python, and the ways out."""
+def requires_python_message(requirement: str, requires_python: str, python_version: str,
+                            newer_pythons: Mapping[str, str] | None = None) -> str:
+    """A requirement whose versions all exclude the hosts' Python, and the ways out.
+    newer_pythons: {Debian release: its Python} of the supported releases newer than the hosts'."""
     major, minor, _micro = _python_version(python_version)
-    newer = [f"Debian {name} hosts run Python {info['python']}" for name, info in sorted(DEBIAN_RELEASES.items())
-             if tuple(int(part) for part in info["python"].split(".")) > (major, minor)]
+    newer = [f"Debian {name} hosts run Python {python}" for name, python in sorted((newer_pythons or {}).items())]
     way_out = f", or deploy to hosts with a newer Python ({'; '.join(newer)})" if newer else ""
     return (f"{requirement} requires Python {requires_python} and the hosts run Python {python_version}: require "
             f"a version of it that supports Python {major}.{minor}{way_out}.")

@@ -75,10 +75,11 @@ RABBITMQ_CLI_OFFSET = 10000
 RABBITMQ_CLI_PORTS = 11
 EPMD_PORT = 4369
 
-# Debian releases: what differs between them, in one place.
+# Debian releases: what differs between them, in one place. glibc gives the manylinux platform of
+# the wheels that run there (Ansible gathers no glibc fact).
 PLATFORMS: dict[str, dict[str, Any]] = {
-    "12": {"codename": "bookworm", "postgresql_version": 15, "python": "3.11"},
-    "13": {"codename": "trixie", "postgresql_version": 17, "python": "3.13"},
+    "12": {"codename": "bookworm", "postgresql_version": 15, "python": "3.11", "glibc": "2.36"},
+    "13": {"codename": "trixie", "postgresql_version": 17, "python": "3.13", "glibc": "2.41"},
 }
 DEFAULT_PLATFORM = "12"
 
@@ -329,6 +330,10 @@ def _address(host: str, facts: Mapping[str, Any]) -> str | None:
     return address or None
 
 
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
 def _platform(hvars: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, Any]:
     release = str(facts.get("distribution_major_version") or DEFAULT_PLATFORM)
     known = PLATFORMS.get(release, PLATFORMS[DEFAULT_PLATFORM])
@@ -339,6 +344,10 @@ def _platform(hvars: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, A
         "codename": known["codename"],
         "supported": release in PLATFORMS,
         "python": known["python"],
+        "glibc": known["glibc"],
+        # The supported releases whose Python is newer: the way out for a requirement too new for these hosts.
+        "newer_pythons": {name: other["python"] for name, other in sorted(PLATFORMS.items())
+                          if _version_tuple(other["python"]) > _version_tuple(known["python"])},
         "postgresql": {
             "version": pg_version,
             "cluster": cluster,

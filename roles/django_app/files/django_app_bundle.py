@@ -4,9 +4,9 @@
 Run by Ansible's own Python on the controller, once per play (delegate_to: localhost, run_once):
     python django_app_bundle.py '{"src": ..., "name": ..., "build_dir": ..., "requirements": [...],
                                   "extra_requirements": [...], "python_version": "3.13.5",
-                                  "machine": "x86_64", "debian_release": "13"}'
-(the hosts' full Python version, uname -m and Debian release, whose glibc gives their manylinux
-platform; "glibc": "2.41" may replace "debian_release").
+                                  "machine": "x86_64", "glibc": "2.41", "newer_pythons": {}}'
+(the hosts' full Python version, uname -m and glibc, which gives their manylinux platform; and the
+supported Debian releases with a newer Python, {"13": "3.13"}, named when a requirement needs one).
 - names the release after a digest of the project's files (an unchanged project is the same
   release on every run, so re-runs change nothing);
 - writes a reproducible source archive <build_dir>/<name>/<release>.tar.gz;
@@ -188,7 +188,8 @@ def _without_wheel(requirement, built, target, deadline, detail):
     finally:
         shutil.rmtree(probe, ignore_errors=True)
     if requires:
-        raise BundleError("%s\n%s" % (da.requires_python_message(requirement, requires, target["python_version"]),
+        raise BundleError("%s\n%s" % (da.requires_python_message(requirement, requires, target["python_version"],
+                                                                 target["newer_pythons"]),
                                       detail))
     _build_pure_wheel(requirement, ["--no-binary", da.requirement_name(requirement), requirement], built, target,
                       deadline)
@@ -218,7 +219,8 @@ def _fetch_wheels(wheel_dir, target, src, requirements, extra):
             break
         refused = da.pip_requires_python_error(output)
         if refused:
-            raise BundleError("%s\n%s" % (da.requires_python_message(refused[0], refused[1], target["python_version"]),
+            raise BundleError("%s\n%s" % (da.requires_python_message(refused[0], refused[1], target["python_version"],
+                                                                 target["newer_pythons"]),
                                           da.pip_detail(output)))
         missing = da.pip_missing_requirement(output)
         if missing is None or missing in tried:
@@ -260,8 +262,8 @@ def _target(params):
     """What the wheels are fetched for: the hosts' full Python version, platform tags, pip's options
     and marker environment for them."""
     python_version, machine = params["python_version"], params["machine"]
-    platforms = da.manylinux_tags(params.get("glibc") or da.debian_glibc(params.get("debian_release")), machine)
-    return dict(python_version=python_version, platforms=platforms,
+    platforms = da.manylinux_tags(params["glibc"], machine)
+    return dict(python_version=python_version, platforms=platforms, newer_pythons=params.get("newer_pythons") or {},
                 options=da.pip_target_options(python_version, platforms),
                 environment=da.marker_environment(python_version, machine))
 

@@ -81,17 +81,6 @@ def test_wheelhouse_key_rejects_bad_targets(python, platforms):
         da.wheelhouse_key([], [], python, platforms)
 
 
-@pytest.mark.parametrize("release, glibc", [("12", "2.36"), (13, "2.41")])
-def test_debian_glibc(release, glibc):
-    assert da.debian_glibc(release) == glibc
-
-
-@pytest.mark.parametrize("release", ["11", "24", None, ""])
-def test_debian_glibc_names_the_known_releases(release):
-    with pytest.raises(ValueError, match=r"Debian 12 \(glibc 2.36\), 13 \(glibc 2.41\) only"):
-        da.debian_glibc(release)
-
-
 def test_manylinux_tags_of_debian_12_on_x86_64():
     assert X86_236[:2] == ["manylinux_2_36_x86_64", "manylinux_2_35_x86_64"]
     assert X86_236[X86_236.index("manylinux_2_17_x86_64") + 1] == "manylinux2014_x86_64"
@@ -241,7 +230,7 @@ def test_metadata_requires_python(metadata, expected):
 
 
 def test_requires_python_message_names_the_requirement_and_the_way_out():
-    message = da.requires_python_message("Django>=6", ">=3.12", "3.11.2")
+    message = da.requires_python_message("Django>=6", ">=3.12", "3.11.2", {"13": "3.13"})
     assert message.startswith("Django>=6 requires Python >=3.12 and the hosts run Python 3.11.2: ")
     assert "supports Python 3.11" in message
     assert "Debian 13 hosts run Python 3.13" in message and "Debian 12" not in message
@@ -249,7 +238,7 @@ def test_requires_python_message_names_the_requirement_and_the_way_out():
 
 
 def test_requires_python_message_on_the_newest_release_has_no_newer_hosts():
-    message = da.requires_python_message("future-thing==1.0", ">=3.14", "3.13.5")
+    message = da.requires_python_message("future-thing==1.0", ">=3.14", "3.13.5", {})
     assert "supports Python 3.13." in message and "Debian" not in message
 
 

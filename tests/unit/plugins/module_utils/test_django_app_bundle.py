@@ -23,6 +23,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from ansible_collections.django_deploy.stack.plugins.module_utils import stack
 
 _PATH = Path(__file__).resolve().parents[4] / "roles" / "django_app" / "files" / "django_app_bundle.py"
 _SPEC = importlib.util.spec_from_file_location("django_app_bundle", _PATH)
@@ -126,8 +127,10 @@ def _project(tmp_path, requirements):
 
 
 def _params(tmp_path, src, python_version, machine="x86_64", debian_release="12"):
+    """What release.yml passes for hosts of this Debian release: the stack model's platform facts."""
+    platform = stack._platform({}, {"distribution_major_version": debian_release})
     return {"src": str(src), "name": "demo", "build_dir": str(tmp_path / "build"), "python_version": python_version,
-            "machine": machine, "debian_release": debian_release}
+            "machine": machine, "glibc": platform["glibc"], "newer_pythons": platform["newer_pythons"]}
 
 
 def _members(archive):
@@ -221,8 +224,8 @@ def test_main_reports_bad_host_facts(tmp_path, capsys):
     src = _project(tmp_path, "ddtest_app\n")
     assert bundle.main(["bundle", json.dumps(_params(tmp_path, src, "3.13"))]) == 1
     assert "full version like 3.13.5" in capsys.readouterr().err
-    assert bundle.main(["bundle", json.dumps(_params(tmp_path, src, "3.13.5", debian_release="14"))]) == 1
-    assert "the hosts run Debian 14" in capsys.readouterr().err
+    assert bundle.main(["bundle", json.dumps(dict(_params(tmp_path, src, "3.13.5"), glibc="3.1"))]) == 1
+    assert "glibc version must look like 2.36" in capsys.readouterr().err
 
 
 def test_a_pip_run_that_does_not_finish_is_stopped(monkeypatch):

@@ -97,7 +97,9 @@ def test_layout_follows_the_name_and_the_account_variables():
 
 
 def test_platform_follows_the_debian_release():
-    assert _model(release="13")["hosts"]["db1"]["platform"]["postgresql"]["version"] == 17
+    thirteen = _model(release="13")["hosts"]["db1"]["platform"]
+    assert thirteen["postgresql"]["version"] == 17 and thirteen["glibc"] == "2.41" and thirteen["newer_pythons"] == {}
+    assert _model()["hosts"]["web1"]["platform"]["newer_pythons"] == {"13": "3.13"}
     twelve = _model()["hosts"]["db1"]["platform"]["postgresql"]
     assert twelve["version"] == 15 and twelve["service"] == "postgresql@15-main"
     assert twelve["data_dir"] == "/var/lib/postgresql/15/main"
