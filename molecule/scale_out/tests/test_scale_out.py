@@ -48,6 +48,8 @@ PG: dict = {}
 @pytest.fixture(scope="module", autouse=True)
 def _postgresql_platform(hosts):
     PG.update(host_platform(hosts["db1"])["postgresql"])
+
+
 APP_PASSWORD = "molecule-app-password"
 
 

@@ -188,9 +188,8 @@ def _without_wheel(requirement, built, target, deadline, detail):
     finally:
         shutil.rmtree(probe, ignore_errors=True)
     if requires:
-        raise BundleError("%s\n%s" % (da.requires_python_message(requirement, requires, target["python_version"],
-                                                                 target["newer_pythons"]),
-                                      detail))
+        message = da.requires_python_message(requirement, requires, target["python_version"], target["newer_pythons"])
+        raise BundleError("%s\n%s" % (message, detail))
     _build_pure_wheel(requirement, ["--no-binary", da.requirement_name(requirement), requirement], built, target,
                       deadline)
 
@@ -219,9 +218,9 @@ def _fetch_wheels(wheel_dir, target, src, requirements, extra):
             break
         refused = da.pip_requires_python_error(output)
         if refused:
-            raise BundleError("%s\n%s" % (da.requires_python_message(refused[0], refused[1], target["python_version"],
-                                                                 target["newer_pythons"]),
-                                          da.pip_detail(output)))
+            message = da.requires_python_message(refused[0], refused[1], target["python_version"],
+                                                 target["newer_pythons"])
+            raise BundleError("%s\n%s" % (message, da.pip_detail(output)))
         missing = da.pip_missing_requirement(output)
         if missing is None or missing in tried:
             raise BundleError("pip cannot resolve the requirements for the hosts (%s):\n%s"
