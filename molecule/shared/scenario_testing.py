@@ -297,9 +297,11 @@ def load_summary(name, result):
 
 
 LOADGEN = "/usr/local/bin/django-deploy-loadgen"
+# The demo page's stylesheet (collectstatic's hashed name), the static file the load asks for.
+DEMO_STYLESHEET = r'href="(/static/notes/site\.[0-9a-f]{12}\.css)"'
 
 
-def loadgen_fixture(client: str, url: str, site: str, static: str):
+def loadgen_fixture(client: str, url: str, site: str, static: str = DEMO_STYLESHEET):
     """A ``loadgen`` fixture: loadgen(name, min_requests=...) is a context manager running
     tools/loadgen.py on host `client` against `url` (the page, served under the name `site`, and
     the static file the page links to, the first group of the regex `static`) for as long as its
