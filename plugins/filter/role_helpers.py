@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ansible.module_utils.parsing.convert_bool import boolean
-
 from ansible_collections.django_deploy.stack.plugins.plugin_utils.filters import pure_filter
 from ansible_collections.django_deploy.stack.plugins.module_utils import role_helpers
 
@@ -26,11 +24,6 @@ def _coerce(arguments: dict[str, Any]) -> None:
             arguments["keep"] = int(arguments["keep"], 10)
         except ValueError:
             raise ValueError(f"keep must be an integer, got {arguments['keep']!r}") from None
-    if "app_login_ok" in arguments:
-        try:
-            arguments["app_login_ok"] = boolean(arguments["app_login_ok"], strict=True)
-        except TypeError:
-            raise TypeError(f"app_login_ok must be a boolean, got {arguments['app_login_ok']!r}") from None
 
 
 def _filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -39,8 +32,7 @@ def _filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 _FILTERS = {
-    "rabbitmq_user_drift": role_helpers.rabbitmq_user_drift,
-    "rabbitmq_password_ok": role_helpers.rabbitmq_password_ok,
+    "rabbitmq_state": role_helpers.rabbitmq_state,
     "releases_to_remove": role_helpers.releases_to_remove,
     "pgpass_line": role_helpers.pgpass_line,
     "bad_sysctls": role_helpers.bad_sysctls,

@@ -1,7 +1,7 @@
 # Copyright: contributors to django_deploy.stack
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Decisions the roles used to spell in Jinja: RabbitMQ user drift, which releases to remove,
-the libpq password file line, the kernel parameters and packages of the common role.
+"""Decisions the roles used to spell in Jinja: the RabbitMQ state (vhosts, users, drift), which
+releases to remove, the libpq password file line, the kernel parameters and packages of the common role.
 
 Pure Python (no Ansible imports), so plugins/filter/role_helpers.py wraps each function as a
 filter and tests/unit/plugins/module_utils/test_role_helpers.py tests it without Ansible. Every
@@ -20,63 +20,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 # --- RabbitMQ: the app's user and the guest user ------------------------------------------------
 
-# What the app's user has on its vhost when nothing is to be done (rabbitmqctl list_permissions).
+# What the app's user has on its vhost when nothing is to be done.
 _FULL_RIGHTS = {"configure": ".*", "write": ".*", "read": ".*"}
-
-
-def _rabbitmqctl_rows(name: str, result: Any) -> list[dict[str, Any]]:
-    """The rows of one `rabbitmqctl ... --formatter json` command result; none when it failed."""
-    if not isinstance(result, Mapping) or "rc" not in result:
-        raise TypeError(f"{name} must be a registered command result (with rc and stdout), got {type(result).__name__}")
-    if result["rc"] != 0:
-        # A failed read (check mode before the server is installed, a vhost not created yet)
-        # counts as nothing there: the writes then run, and check mode reports them.
-        return []
-    stdout = result.get("stdout", "")
-    try:
-        rows = json.loads(stdout)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}: rabbitmqctl printed no JSON ({exc}): {str(stdout)[:200]!r}") from exc
-    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-        raise ValueError(f"{name}: rabbitmqctl printed JSON that is not a list of objects: {str(stdout)[:200]!r}")
-    return rows
-
-
-def rabbitmq_user_drift(results: Sequence[Any], app_user: str, app_login_ok: bool) -> dict[str, Any]:
-    """What the user tasks of the rabbitmq role have to do, from what they read.
-
-    results: the two registered results of `rabbitmqctl -q list_users --formatter json` and
-    `rabbitmqctl -q list_permissions -p <vhost> --formatter json`, in that order (a result with
-    rc != 0 counts as an empty list). app_login_ok: whether `rabbitmqctl authenticate_user`
-    accepted the app's password.
-
-    Returns users (names), app_user_present, guest_present, app_user_in_sync (the user exists
-    without tags, logs in, and has exactly configure/write/read '.*' on the vhost) and drift
-    (the changes to make, in words).
-    """
-    if isinstance(results, (str, bytes, Mapping)) or not isinstance(results, Sequence) or len(results) != 2:
-        raise ValueError("results must be the two command results (list_users, then list_permissions)")
-    if not isinstance(app_user, str) or not app_user:
-        raise ValueError(f"app_user must be a non-empty string, got {app_user!r}")
-    if not isinstance(app_login_ok, bool):
-        raise TypeError(f"app_login_ok must be a boolean, got {type(app_login_ok).__name__}")
-    users = _rabbitmqctl_rows("list_users", results[0])
-    permissions = _rabbitmqctl_rows("list_permissions", results[1])
-    names = [row.get("user") for row in users]
-    app_tags = [row.get("tags") for row in users if row.get("user") == app_user]
-    app_rights = [row for row in permissions if row.get("user") == app_user]
-    in_sync = app_tags == [[]] and app_login_ok and app_rights == [{"user": app_user, **_FULL_RIGHTS}]
-    guest_present = "guest" in names
-    drift = ([] if in_sync else [f"create or update user {app_user}"]) + (
-        ["delete the guest user"] if guest_present else [])
-    return {
-        "users": names,
-        "app_user_present": app_user in names,
-        "guest_present": guest_present,
-        "app_user_in_sync": in_sync,
-        "drift": drift,
-    }
-
 
 # RabbitMQ's password hashing modules: hash = base64(salt + H(salt + password)), a 4-byte salt.
 _RABBITMQ_HASHES = {
@@ -86,40 +31,87 @@ _RABBITMQ_HASHES = {
 }
 
 
-def rabbitmq_password_ok(result: Any, user: str, password: str) -> bool:
-    """Whether `user` logs in with `password`, from the registered result of
-    `rabbitmqctl -q export_definitions -` (its users' salted password hashes): the check
-    `rabbitmqctl authenticate_user` makes, without a command that reads a password from a
-    terminal (RabbitMQ 4 waits for one). False when the read failed, the user is missing, has
-    no password or a hashing this does not know (then the user module sets the password again)."""
+def _definitions(result: Any) -> Mapping[str, Any]:
+    """The definitions printed by `rabbitmqctl -q export_definitions -`; empty when the read failed."""
     if not isinstance(result, Mapping) or "rc" not in result:
         raise TypeError(f"result must be a registered command result (with rc and stdout), got {type(result).__name__}")
-    if not isinstance(user, str) or not user:
-        raise ValueError(f"user must be a non-empty string, got {user!r}")
-    if not isinstance(password, str):
-        raise TypeError("password must be a string")
     if result["rc"] != 0:
-        return False
+        # A failed read (check mode before the server is installed) counts as nothing there:
+        # the writes then run, and check mode reports them.
+        return {}
     try:
         definitions = json.loads(result.get("stdout", ""))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"export_definitions: rabbitmqctl printed no JSON ({exc})") from exc
-    users = definitions.get("users") if isinstance(definitions, Mapping) else None
-    if not isinstance(users, list):
-        raise ValueError("export_definitions: rabbitmqctl printed JSON without a list of users")
-    for entry in users:
-        if not isinstance(entry, Mapping) or entry.get("name") != user:
-            continue
-        algorithm = _RABBITMQ_HASHES.get(str(entry.get("hashing_algorithm", "")))
-        try:
-            stored = base64.b64decode(str(entry.get("password_hash", "")), validate=True)
-        except ValueError:
-            return False
-        if algorithm is None or len(stored) <= 4:
-            return False
-        salt = stored[:4]
-        return hmac.compare_digest(stored[4:], algorithm(salt + password.encode("utf-8")).digest())
-    return False
+    if not isinstance(definitions, Mapping):
+        raise ValueError("export_definitions: rabbitmqctl printed JSON that is not an object")
+    for key in ("users", "vhosts", "permissions"):
+        rows = definitions.get(key, [])
+        if not isinstance(rows, list) or not all(isinstance(row, Mapping) for row in rows):
+            raise ValueError(f"export_definitions: rabbitmqctl printed {key} that are not a list of objects")
+    return definitions
+
+
+def _password_ok(entry: Mapping[str, Any], password: str) -> bool:
+    """Whether `password` matches the salted hash of a user entry of the definitions: the check
+    `rabbitmqctl authenticate_user` makes, without a command that reads a password from a
+    terminal (RabbitMQ 4's waits for one). False on a hashing this does not know or no password."""
+    algorithm = _RABBITMQ_HASHES.get(str(entry.get("hashing_algorithm", "")))
+    try:
+        stored = base64.b64decode(str(entry.get("password_hash", "")), validate=True)
+    except ValueError:
+        return False
+    if algorithm is None or len(stored) <= 4:
+        return False
+    salt = stored[:4]
+    return hmac.compare_digest(stored[4:], algorithm(salt + password.encode("utf-8")).digest())
+
+
+def _tags(entry: Mapping[str, Any]) -> list[str]:
+    """A user's tags: a list since RabbitMQ 3.9, a comma-separated string before."""
+    tags = entry.get("tags") or []
+    return [t for t in tags.split(",") if t] if isinstance(tags, str) else list(tags)
+
+
+def rabbitmq_state(result: Any, app_user: str, app_password: str, vhost: str) -> dict[str, Any]:
+    """What the app tasks of the rabbitmq role have to do, from one read of the broker.
+
+    result: the registered result of `rabbitmqctl -q export_definitions -` (one Erlang VM boot
+    instead of one per list_* query; a result with rc != 0 counts as an empty broker).
+
+    Returns vhosts (name -> default queue type, 'classic' when the vhost sets none), users
+    (names), app_user_present, guest_present, app_user_in_sync (the user exists without tags,
+    logs in with app_password, and has exactly configure/write/read '.*' on the vhost) and drift
+    (the changes the user tasks make, in words). The password and its hash are never returned.
+    """
+    if not isinstance(app_user, str) or not app_user:
+        raise ValueError(f"app_user must be a non-empty string, got {app_user!r}")
+    if not isinstance(app_password, str):
+        raise TypeError("app_password must be a string")
+    if not isinstance(vhost, str) or not vhost:
+        raise ValueError(f"vhost must be a non-empty string, got {vhost!r}")
+    definitions = _definitions(result)
+    users = list(definitions.get("users", []))
+    vhosts = {str(row.get("name")): str(row.get("default_queue_type") or (row.get("metadata") or {}).get("default_queue_type")
+                                        or "classic")
+              for row in definitions.get("vhosts", [])}
+    names = [row.get("name") for row in users]
+    app_entries = [row for row in users if row.get("name") == app_user]
+    app_rights = [{k: row.get(k) for k in _FULL_RIGHTS} for row in definitions.get("permissions", [])
+                  if row.get("user") == app_user and row.get("vhost") == vhost]
+    in_sync = (len(app_entries) == 1 and _tags(app_entries[0]) == [] and _password_ok(app_entries[0], app_password)
+               and app_rights == [_FULL_RIGHTS])
+    guest_present = "guest" in names
+    drift = ([] if in_sync else [f"create or update user {app_user}"]) + (
+        ["delete the guest user"] if guest_present else [])
+    return {
+        "vhosts": vhosts,
+        "users": names,
+        "app_user_present": app_user in names,
+        "guest_present": guest_present,
+        "app_user_in_sync": in_sync,
+        "drift": drift,
+    }
 
 
 # --- django_app: release retention --------------------------------------------------------------
@@ -231,17 +223,26 @@ def bad_sysctls(sysctls: Mapping[Any, Any]) -> list[str]:
 _DPKG_INSTALLED = re.compile(r"^[^ ]+ installed$")
 
 
-def missing_packages(wanted: Sequence[str], dpkg_lines: Iterable[str]) -> list[str]:
+def missing_packages(wanted: Sequence[str], dpkg: Any) -> list[str]:
     """The packages of `wanted` (in its order, once each) that dpkg does not report installed.
 
-    dpkg_lines: the output of dpkg-query --show --showformat='${Package} ${db:Status-Status}\\n',
-    one '<package> <status>' per line; a package missing from it (unknown to dpkg) is missing.
+    dpkg: the output of dpkg-query --show --showformat='${Package} ${db:Status-Status}\\n', one
+    '<package> <status>' per line: its lines (stdout_lines), or the registered result holding
+    them (the common role's common_dpkg), or None when there was no read (then all are missing).
+    Other lines (the common role's count of apt lists) and packages dpkg-query did not list
+    count as not installed.
     """
     if isinstance(wanted, (str, bytes)) or not isinstance(wanted, Sequence):
         raise TypeError("wanted must be a list of package names")
-    if isinstance(dpkg_lines, (str, bytes)):
-        raise TypeError("dpkg_lines must be a list of lines (stdout_lines), not a string")
-    installed = {line.split()[0] for line in dpkg_lines if _DPKG_INSTALLED.match(str(line))}
+    if dpkg is None:
+        dpkg_lines: Iterable[Any] = []
+    elif isinstance(dpkg, Mapping):
+        dpkg_lines = dpkg.get("stdout_lines") or []
+    elif isinstance(dpkg, (str, bytes)):
+        raise TypeError("dpkg must be a list of lines (stdout_lines) or a registered result, not a string")
+    else:
+        dpkg_lines = dpkg
+    installed = {str(line).split()[0] for line in dpkg_lines if _DPKG_INSTALLED.match(str(line))}
     missing: list[str] = []
     for package in wanted:
         if package not in installed and package not in missing:

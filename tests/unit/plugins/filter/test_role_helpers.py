@@ -6,7 +6,6 @@ function decides the same, so the roles behave as before.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from ansible_collections.django_deploy.stack.plugins.filter.role_helpers import 
 from ansible_collections.django_deploy.stack.plugins.module_utils import role_helpers as rh
 
 FILTERS = FilterModule().filters()
-NAMES = ["rabbitmq_user_drift", "rabbitmq_password_ok", "releases_to_remove", "pgpass_line", "bad_sysctls", "missing_packages"]
+NAMES = ["rabbitmq_state", "releases_to_remove", "pgpass_line", "bad_sysctls", "missing_packages"]
 FILTER_DIR = Path(__file__).resolve().parents[4] / "plugins" / "filter"
 RELEASES = "/srv/demo/releases"
 WHEELS = "/srv/demo/wheels"
@@ -31,10 +30,6 @@ WHEELS = "/srv/demo/wheels"
 def render(expression: str, **variables):
     """An expression as a role's vars file would render it."""
     return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(expression))
-
-
-def _result(rows, rc=0):
-    return {"rc": rc, "stdout": json.dumps(rows) if rc == 0 else "", "stderr": "" if rc == 0 else "Error"}
 
 
 # --- the filters' interface --------------------------------------------------------------------
@@ -55,14 +50,14 @@ def test_every_filter_has_a_sidecar_doc(name):
 
 
 @pytest.mark.parametrize("name, args, kwargs, message", [
-    ("rabbitmq_user_drift", ([{"rc": 0, "stdout": "not json"}, {"rc": 0, "stdout": "[]"}], "demo", True), {},
-     "rabbitmq_user_drift: list_users: rabbitmqctl printed no JSON"),
-    ("rabbitmq_user_drift", ([{"rc": 0, "stdout": "[]"}], "demo", True), {},
-     "rabbitmq_user_drift: results must be the two command results"),
-    ("rabbitmq_user_drift", ([{"rc": 0, "stdout": "[]"}, {"rc": 0, "stdout": "[]"}], "demo", "perhaps"), {},
-     "rabbitmq_user_drift: app_login_ok must be a boolean, got 'perhaps'"),
-    ("rabbitmq_user_drift", ([{"stdout": "[]"}, {"rc": 0, "stdout": "[]"}], "demo", True), {},
-     "rabbitmq_user_drift: list_users must be a registered command result"),
+    ("rabbitmq_state", ({"rc": 0, "stdout": "not json"}, "demo", "pw", "demo"), {},
+     "rabbitmq_state: export_definitions: rabbitmqctl printed no JSON"),
+    ("rabbitmq_state", ({"rc": 0, "stdout": '{"users": {}}'}, "demo", "pw", "demo"), {},
+     "rabbitmq_state: export_definitions: rabbitmqctl printed users that are not a list of objects"),
+    ("rabbitmq_state", ({"stdout": "{}"}, "demo", "pw", "demo"), {},
+     "rabbitmq_state: result must be a registered command result"),
+    ("rabbitmq_state", ({"rc": 0, "stdout": "{}"}, "demo", "pw", ""), {},
+     "rabbitmq_state: vhost must be a non-empty string"),
     ("releases_to_remove", ([], "/srv/demo/releases", "three"), {},
      "releases_to_remove: keep must be an integer, got 'three'"),
     ("releases_to_remove", ([], "/srv/demo/releases", -1), {}, "releases_to_remove: keep must be >= 0, got -1"),
@@ -75,7 +70,7 @@ def test_every_filter_has_a_sidecar_doc(name):
     ("pgpass_line", ("secret", ["replicator"]), {}, "pgpass_line: user must be a string, got list"),
     ("pgpass_line", ("secret", ""), {}, r"pgpass_line: user must not be empty \(use '\*' for any\)"),
     ("bad_sysctls", (["vm.swappiness"],), {}, "bad_sysctls: sysctls must be a mapping"),
-    ("missing_packages", (["acl"], "acl installed"), {}, "missing_packages: dpkg_lines must be a list of lines"),
+    ("missing_packages", (["acl"], "acl installed"), {}, "missing_packages: dpkg must be a list of lines"),
     ("missing_packages", ("acl", []), {}, "missing_packages: wanted must be a list of package names"),
 ])
 def test_bad_input_raises_a_filter_error_naming_the_filter(name, args, kwargs, message):
@@ -92,60 +87,15 @@ def test_a_failing_password_is_never_in_the_message():
 def test_strings_from_extra_vars_are_coerced():
     found = [{"path": f"/r/{n}", "mtime": n} for n in range(5)]
     assert FILTERS["releases_to_remove"](found, "/r", "3") == ["/r/1", "/r/0"]
-    results = [{"rc": 0, "stdout": '[{"user": "demo", "tags": []}]'},
-               {"rc": 0, "stdout": '[{"user": "demo", "configure": ".*", "write": ".*", "read": ".*"}]'}]
-    assert FILTERS["rabbitmq_user_drift"](results, "demo", "true")["app_user_in_sync"] is True
     assert FILTERS["pgpass_line"](12345, "replicator", port=5432) == "*:5432:*:replicator:12345"
 
 
 def test_undefined_is_passed_through():
-    undefined = StrictUndefined(name="__rabbitmq_access")
-    assert FILTERS["rabbitmq_user_drift"](undefined, "demo", False) is undefined
+    undefined = StrictUndefined(name="__rabbitmq_definitions")
+    assert FILTERS["rabbitmq_state"](undefined, "demo", "pw", "demo") is undefined
 
 
 # --- the former Jinja ---------------------------------------------------------------------------
-
-
-# The four variables of roles/rabbitmq/vars/main.yml before the filter replaced them.
-FORMER_RABBITMQ = {
-    "__rabbitmq_users": "{{ __rabbitmq_access['results'][0]['stdout'] | from_json"
-                        " if __rabbitmq_access['results'][0]['rc'] == 0 else [] }}",
-    "__rabbitmq_vhost_permissions": "{{ __rabbitmq_access['results'][1]['stdout'] | from_json"
-                                    " if __rabbitmq_access['results'][1]['rc'] == 0 else [] }}",
-    "__rabbitmq_guest_present": "{{ 'guest' in __rabbitmq_users | map(attribute='user') }}",
-    "__rabbitmq_app_user_in_sync": (
-        "{{ __rabbitmq_users | selectattr('user', 'eq', rabbitmq_app_user) | map(attribute='tags') | list == [[]]"
-        " and __rabbitmq_app_login['rc'] | default(1) == 0"
-        " and __rabbitmq_vhost_permissions | selectattr('user', 'eq', rabbitmq_app_user) | list"
-        " == [{'user': rabbitmq_app_user, 'configure': '.*', 'write': '.*', 'read': '.*'}] }}"),
-    "__rabbitmq_access_drift": (
-        "{{ ([] if __rabbitmq_app_user_in_sync else ['create or update user ' ~ rabbitmq_app_user])"
-        " + (['delete the guest user'] if __rabbitmq_guest_present else []) }}"),
-}
-
-_names = st.sampled_from(["demo", "guest", "other"])
-_users = st.lists(st.fixed_dictionaries({"user": _names, "tags": st.sampled_from([[], ["administrator"], ["management"]])}),
-                  max_size=4)
-_rights = st.lists(st.fixed_dictionaries({"user": _names, "configure": st.sampled_from([".*", "", "^demo"]),
-                                          "write": st.sampled_from([".*", ""]), "read": st.sampled_from([".*", ""])}),
-                   max_size=3)
-
-
-@settings(max_examples=150, deadline=None)
-@given(users=_users, rights=_rights, users_rc=st.sampled_from([0, 0, 0, 69]), rights_rc=st.sampled_from([0, 0, 2]),
-       login=st.sampled_from([None, 0, 1]))
-def test_rabbitmq_user_drift_matches_the_former_jinja(users, rights, users_rc, rights_rc, login):
-    access = {"results": [_result(users, users_rc), _result(rights, rights_rc)]}
-    variables = {"__rabbitmq_access": access, "rabbitmq_app_user": "demo",
-                 **{name: trust_as_template(expression) for name, expression in FORMER_RABBITMQ.items()}}
-    if login is not None:  # None: the login check was skipped (no such user)
-        variables["__rabbitmq_app_login"] = {"rc": login}
-    state = rh.rabbitmq_user_drift(access["results"], "demo", login == 0)
-    assert state["guest_present"] == render("{{ __rabbitmq_guest_present }}", **variables)
-    assert state["app_user_in_sync"] == render("{{ __rabbitmq_app_user_in_sync }}", **variables)
-    assert state["drift"] == render("{{ __rabbitmq_access_drift }}", **variables)
-    assert state["app_user_present"] == render("{{ rabbitmq_app_user in __rabbitmq_users | map(attribute='user') }}",
-                                               **variables)
 
 
 FORMER_RELEASES = ("{{ (__django_app_found['files'] | selectattr('path', 'match', __django_app_releases ~ '/')"

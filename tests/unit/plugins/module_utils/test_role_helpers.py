@@ -20,95 +20,135 @@ from ansible_collections.django_deploy.stack.plugins.module_utils import role_he
 # --- RabbitMQ ----------------------------------------------------------------------------------
 
 
-def _result(rows, rc=0):
-    return {"rc": rc, "stdout": json.dumps(rows) if rc == 0 else "", "stderr": "" if rc == 0 else "Error"}
-
-
-IN_SYNC_USERS = [{"user": "demo", "tags": []}]
-IN_SYNC_RIGHTS = [{"user": "demo", "configure": ".*", "write": ".*", "read": ".*"}]
-
-
-def _definitions(users, rc=0):
-    """A registered `rabbitmqctl -q export_definitions -` result with these users."""
-    return {"rc": rc, "stdout": json.dumps({"rabbit_version": "4.0.5", "users": users, "vhosts": []}) if rc == 0 else ""}
-
-
-def _user(name, password, algorithm="rabbit_password_hashing_sha256", salt=b"\x01\x02\x03\x04"):
+def _user(name, password, algorithm="rabbit_password_hashing_sha256", salt=b"\x01\x02\x03\x04", tags=()):
     digest = {"rabbit_password_hashing_sha256": hashlib.sha256, "rabbit_password_hashing_sha512": hashlib.sha512,
               "rabbit_password_hashing_md5": hashlib.md5}[algorithm](salt + password.encode()).digest()
     return {"name": name, "password_hash": base64.b64encode(salt + digest).decode(), "hashing_algorithm": algorithm,
-            "tags": [], "limits": {}}
+            "tags": list(tags), "limits": {}}
+
+
+def _rights(user, vhost="demo", configure=".*", write=".*", read=".*"):
+    return {"user": user, "vhost": vhost, "configure": configure, "write": write, "read": read}
+
+
+def _definitions(users=(), permissions=(), vhosts=(), rc=0):
+    """A registered `rabbitmqctl -q export_definitions -` result."""
+    body = {"rabbit_version": "4.0.5", "users": list(users), "permissions": list(permissions), "vhosts": list(vhosts),
+            "queues": [], "exchanges": [], "bindings": []}
+    return {"rc": rc, "stdout": json.dumps(body) if rc == 0 else "", "stderr": "" if rc == 0 else "Error: node down"}
+
+
+# RabbitMQ 4.0.5 (Debian 13) exports a vhost's default queue type at both places; 3.10.8
+# (Debian 12) only in its metadata, and not at all for '/' (classic).
+VHOST_4 = {"name": "demo", "default_queue_type": "quorum", "limits": [],
+           "metadata": {"description": "", "tags": [], "default_queue_type": "quorum"}}
+VHOST_3 = {"name": "demo", "limits": [], "metadata": {"default_queue_type": "quorum", "description": "", "tags": []}}
+ROOT_3 = {"name": "/", "limits": [], "metadata": {"description": "Default virtual host", "tags": []}}
+CONVERGED = _definitions([_user("demo", "pw")], [_rights("demo")], [VHOST_4])
+
+
+def _state(result, password="pw"):
+    return rh.rabbitmq_state(result, "demo", password, "demo")
+
+
+def test_a_converged_broker_has_no_drift():
+    assert _state(CONVERGED) == {"vhosts": {"demo": "quorum"}, "users": ["demo"], "app_user_present": True,
+                                 "guest_present": False, "app_user_in_sync": True, "drift": []}
+
+
+def test_the_default_queue_type_of_both_releases():
+    assert _state(_definitions(vhosts=[VHOST_3, ROOT_3]))["vhosts"] == {"demo": "quorum", "/": "classic"}
+
+
+def test_a_fresh_broker_needs_the_user_and_loses_the_guest():
+    state = _state(_definitions([_user("guest", "guest", tags=["administrator"])], [_rights("guest", "/")], [ROOT_3]))
+    assert state["users"] == ["guest"] and not state["app_user_present"] and state["guest_present"]
+    assert state["vhosts"] == {"/": "classic"}
+    assert state["drift"] == ["create or update user demo", "delete the guest user"]
+
+
+def test_a_failed_read_is_an_empty_broker():
+    assert _state(_definitions(rc=69)) == {"vhosts": {}, "users": [], "app_user_present": False, "guest_present": False,
+                                           "app_user_in_sync": False, "drift": ["create or update user demo"]}
+
+
+@pytest.mark.parametrize("users, rights", [
+    ([_user("demo", "other")], [_rights("demo")]),                                  # password changed
+    ([_user("demo", "pw", tags=["management"])], [_rights("demo")]),                 # tagged
+    ([{**_user("demo", "pw"), "tags": "management"}], [_rights("demo")]),            # tagged, RabbitMQ < 3.9
+    ([_user("demo", "pw")], [_rights("demo", write="^amq")]),                       # narrower rights
+    ([_user("demo", "pw")], [_rights("demo", vhost="/")]),                          # rights on another vhost only
+    ([_user("demo", "pw")], [_rights("demo")] * 2),                                 # listed twice
+    ([_user("demo", "pw")], []),                                                     # no rights
+])
+def test_any_difference_of_the_app_user_is_drift(users, rights):
+    state = _state(_definitions(users, rights, [VHOST_4]))
+    assert state["app_user_present"] and not state["app_user_in_sync"]
+    assert state["drift"] == ["create or update user demo"]
 
 
 @pytest.mark.parametrize("algorithm", ["rabbit_password_hashing_sha256", "rabbit_password_hashing_sha512",
                                        "rabbit_password_hashing_md5"])
 def test_the_password_is_checked_against_the_salted_hash(algorithm):
-    result = _definitions([_user("guest", "guest"), _user("demo", "s3cret:pass", algorithm)])
-    assert rh.rabbitmq_password_ok(result, "demo", "s3cret:pass") is True
-    assert rh.rabbitmq_password_ok(result, "demo", "s3cret:pas") is False
-    assert rh.rabbitmq_password_ok(result, "guest", "s3cret:pass") is False
+    users = [_user("guest", "s3cret:pass"), _user("demo", "s3cret:pass", algorithm)]
+    assert _state(_definitions(users, [_rights("demo")]), "s3cret:pass")["app_user_in_sync"] is True
+    assert _state(_definitions(users, [_rights("demo")]), "s3cret:pas")["app_user_in_sync"] is False
 
 
 def test_a_hash_made_by_rabbitmq_itself():
     """RabbitMQ 4.0.5 (Debian 13) made this hash for the password molecule-rabbitmq-password."""
     real = {"name": "demo", "password_hash": "aFFvuG/g97Hx5fICDKdV+IjKwPEZFOt6ogerb/sVjXAeZov9",
             "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": [], "limits": {}}
-    assert rh.rabbitmq_password_ok(_definitions([real]), "demo", "molecule-rabbitmq-password") is True
-    assert rh.rabbitmq_password_ok(_definitions([real]), "demo", "molecule-rabbitmq-passwor") is False
+    assert _state(_definitions([real], [_rights("demo")]), "molecule-rabbitmq-password")["app_user_in_sync"] is True
+    assert _state(_definitions([real], [_rights("demo")]), "molecule-rabbitmq-passwor")["app_user_in_sync"] is False
 
 
-def test_a_missing_user_a_failed_read_or_an_unknown_hashing_is_not_a_login():
-    assert rh.rabbitmq_password_ok(_definitions([_user("guest", "guest")]), "demo", "x") is False
-    assert rh.rabbitmq_password_ok(_definitions([], rc=69), "demo", "x") is False
-    assert rh.rabbitmq_password_ok(_definitions([{**_user("demo", "x"), "hashing_algorithm": "other"}]), "demo", "x") is False
-    assert rh.rabbitmq_password_ok(_definitions([{**_user("demo", "x"), "password_hash": ""}]), "demo", "x") is False
-    assert rh.rabbitmq_password_ok(_definitions([{**_user("demo", "x"), "password_hash": "!!"}]), "demo", "x") is False
+@pytest.mark.parametrize("entry", [
+    {**_user("demo", "pw"), "hashing_algorithm": "other"},
+    {**_user("demo", "pw"), "password_hash": ""},
+    {**_user("demo", "pw"), "password_hash": "!!"},
+])
+def test_an_unknown_hashing_or_no_password_is_not_a_login(entry):
+    assert _state(_definitions([entry], [_rights("demo")]))["app_user_in_sync"] is False
 
 
 def test_a_read_that_is_not_definitions_fails():
     with pytest.raises(ValueError, match="export_definitions: rabbitmqctl printed no JSON"):
-        rh.rabbitmq_password_ok({"rc": 0, "stdout": "Error: node down"}, "demo", "x")
-    with pytest.raises(ValueError, match="without a list of users"):
-        rh.rabbitmq_password_ok({"rc": 0, "stdout": "[]"}, "demo", "x")
+        _state({"rc": 0, "stdout": "Error: node down"})
+    with pytest.raises(ValueError, match="JSON that is not an object"):
+        _state({"rc": 0, "stdout": "[]"})
+    with pytest.raises(ValueError, match="permissions that are not a list of objects"):
+        _state({"rc": 0, "stdout": '{"permissions": ["demo"]}'})
     with pytest.raises(TypeError, match="registered command result"):
-        rh.rabbitmq_password_ok("stdout", "demo", "x")
+        _state("stdout")
+
+
+def test_the_password_and_hashes_are_never_returned():
+    assert "pw" not in json.dumps(_state(CONVERGED)) and "password_hash" not in json.dumps(_state(CONVERGED))
 
 
 @given(st.text(max_size=40), st.binary(min_size=4, max_size=4))
 def test_any_password_round_trips(password, salt):
-    result = _definitions([_user("demo", password, salt=salt)])
-    assert rh.rabbitmq_password_ok(result, "demo", password) is True
-    assert rh.rabbitmq_password_ok(result, "demo", password + "x") is False
+    result = _definitions([_user("demo", password, salt=salt)], [_rights("demo")])
+    assert rh.rabbitmq_state(result, "demo", password, "demo")["app_user_in_sync"] is True
+    assert rh.rabbitmq_state(result, "demo", password + "x", "demo")["app_user_in_sync"] is False
 
 
-def test_a_converged_broker_has_no_drift():
-    state = rh.rabbitmq_user_drift([_result(IN_SYNC_USERS), _result(IN_SYNC_RIGHTS)], "demo", True)
-    assert state == {"users": ["demo"], "app_user_present": True, "guest_present": False,
-                     "app_user_in_sync": True, "drift": []}
+_names = st.sampled_from(["demo", "guest", "other"])
 
 
-def test_a_fresh_broker_needs_the_user_and_loses_the_guest():
-    state = rh.rabbitmq_user_drift([_result([{"user": "guest", "tags": ["administrator"]}]), _result([], rc=2)],
-                                   "demo", False)
-    assert state["users"] == ["guest"] and not state["app_user_present"] and state["guest_present"]
-    assert state["drift"] == ["create or update user demo", "delete the guest user"]
-
-
-@pytest.mark.parametrize("users, rights, login", [
-    (IN_SYNC_USERS, IN_SYNC_RIGHTS, False),                                       # password changed
-    ([{"user": "demo", "tags": ["management"]}], IN_SYNC_RIGHTS, True),            # tagged
-    (IN_SYNC_USERS, [{**IN_SYNC_RIGHTS[0], "write": "^amq"}], True),               # narrower rights
-    (IN_SYNC_USERS, IN_SYNC_RIGHTS * 2, True),                                      # listed twice
-    (IN_SYNC_USERS, [], True),                                                     # no rights on the vhost
-])
-def test_any_difference_of_the_app_user_is_drift(users, rights, login):
-    state = rh.rabbitmq_user_drift([_result(users), _result(rights)], "demo", login)
-    assert not state["app_user_in_sync"] and state["drift"] == ["create or update user demo"]
-
-
-def test_a_failed_user_read_counts_as_no_users():
-    state = rh.rabbitmq_user_drift([_result([], rc=69), _result(IN_SYNC_RIGHTS)], "demo", True)
-    assert state["users"] == [] and not state["app_user_in_sync"] and not state["guest_present"]
+@given(users=st.lists(st.builds(_user, _names, st.sampled_from(["pw", "no"]),
+                                tags=st.sampled_from([(), ("administrator",)])), max_size=4),
+       rights=st.lists(st.builds(_rights, _names, st.sampled_from(["demo", "/"]), st.sampled_from([".*", "^x"])),
+                       max_size=3))
+def test_the_drift_says_exactly_what_the_tasks_will_do(users, rights):
+    state = _state(_definitions(users, rights))
+    names = [u["name"] for u in users]
+    assert state["guest_present"] == ("guest" in names)
+    assert state["app_user_present"] == ("demo" in names)
+    assert state["app_user_in_sync"] <= state["app_user_present"]
+    assert state["drift"] == (([] if state["app_user_in_sync"] else ["create or update user demo"])
+                              + (["delete the guest user"] if "guest" in names else []))
 
 
 # --- release retention -------------------------------------------------------------------------
@@ -217,6 +257,14 @@ def test_missing_packages_reads_dpkg_query():
     assert rh.missing_packages(["acl", "locales", "tzdata", "curl", "curl"], lines) == ["locales", "curl"]
     assert rh.missing_packages(["acl"], ["acl installed"]) == []
     assert rh.missing_packages(["acl"], []) == ["acl"]
+
+
+def test_missing_packages_reads_a_registered_result_or_none():
+    common_dpkg = {"rc": 0, "stdout": "12\nacl installed\nnginx config-files",
+                   "stdout_lines": ["12", "acl installed", "nginx config-files"]}
+    assert rh.missing_packages(["acl", "nginx"], common_dpkg) == ["nginx"]
+    assert rh.missing_packages(["acl", "nginx"], None) == ["acl", "nginx"]
+    assert rh.missing_packages(["acl"], {"skipped": True}) == ["acl"]
 
 
 @given(wanted=st.lists(st.sampled_from(["acl", "locales", "tzdata", "curl"]), max_size=6),
