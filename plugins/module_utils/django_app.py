@@ -1,8 +1,8 @@
 """Release bundles of a Django project, built on the controller (role django_app).
 
 Pure helpers over plain values (names, bytes, text): which files belong to a release, the
-release's identity (a digest of its content, so an unchanged project is the same release and a
-re-run changes nothing), the hosts' target (their exact Python, their platform tags and marker
+release's identity (a digest of its files and requirements, so an unchanged project is the same
+release and a re-run changes nothing, and a changed requirement is a new release), the hosts' target (their exact Python, their platform tags and marker
 environment, what pip is told to resolve for), the wheelhouse key (the requirements and that
 target), the lock file that installs exactly the fetched wheels on hosts without PyPI, and the
 messages of the ways pip can fail for the hosts.
@@ -44,6 +44,19 @@ def tree_digest(entries: Iterable[tuple[str, bool, bytes]]) -> str:
             raise TypeError("entries must be (str path, bool executable, bytes content)")
         digest.update(relpath.encode("utf-8") + b"\0" + (b"x" if executable else b"-") + b"\0")
         digest.update(hashlib.sha256(content).digest())
+    return digest.hexdigest()
+
+
+def release_digest(tree: str, requirements: Iterable[str], extra: Iterable[str]) -> str:
+    """sha256 over the project's files (tree_digest) and what it requires (the requirements files'
+    texts, then the deployment's extra requirements): changing a requirement makes a new release,
+    with a virtualenv of its own. The hosts' Python and platform do not count (the wheelhouse key
+    has them): the same project is the same release on every host."""
+    if not re.fullmatch(r"[0-9a-f]{64}", tree or ""):
+        raise ValueError(f"tree must be a tree_digest, got {tree!r}")
+    digest = hashlib.sha256(tree.encode("ascii") + b"\n")
+    for part in [*requirements, "\0extra", *sorted(extra)]:
+        digest.update(part.encode("utf-8") + b"\n")
     return digest.hexdigest()
 
 
@@ -158,6 +171,83 @@ def requirement_name(requirement: str) -> str:
     if not match:
         raise ValueError(f"not a requirement: {requirement!r}")
     return match.group(1)
+
+
+def canonical_name(name: str) -> str:
+    """A project's name as PEP 503 compares them: 'Psycopg_Binary' -> 'psycopg-binary'."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+_INCLUDE = re.compile(r"^(?:-r|--requirement)(?:\s*=\s*|\s+|(?=[^\s-]))(?P<path>\S+)")
+_CONSTRAINT = re.compile(r"^(?:-c|--constraint)(?:\s*=\s*|\s+|(?=[^\s-]))(?P<path>\S+)")
+
+
+def parse_requirements(text: str) -> tuple[list[str], list[str], list[str]]:
+    """(the requirements, the files it includes with -r, the constraints files of -c) of a pip
+    requirements file's text. Comments, blank lines and other options are left out; a line ending
+    in a backslash continues on the next. Local paths and bare URLs are requirements without a
+    name (requirement_names leaves them out)."""
+    if not isinstance(text, str):
+        raise TypeError("text must be the requirements file's text")
+    requirements: list[str] = []
+    includes: list[str] = []
+    constraints: list[str] = []
+    for line in re.sub(r"\\\r?\n", " ", text).splitlines():
+        line = re.sub(r"(^|\s)#.*$", "", line).strip()
+        if not line:
+            continue
+        include, constraint = _INCLUDE.match(line), _CONSTRAINT.match(line)
+        if include:
+            includes.append(include.group("path"))
+        elif constraint:
+            constraints.append(constraint.group("path"))
+        elif not line.startswith("-"):
+            requirements.append(line)
+    return requirements, includes, constraints
+
+
+def requirement_names(requirements: Iterable[str]) -> set[str]:
+    """The canonical project names of requirements ('Django>=6.0', 'psycopg[c]==3.3.4', 'x @ https://...');
+    local paths and bare URLs name none."""
+    names = set()
+    for requirement in requirements:
+        if "://" in requirement.split(" @ ")[0] or requirement.startswith((".", "/", "~")):
+            continue
+        names.add(canonical_name(requirement_name(requirement)))
+    return names
+
+
+# Projects that do one job: a project requiring any of them has what the deployment would add.
+_ALTERNATIVES = ({"psycopg", "psycopg-binary", "psycopg-c", "psycopg2", "psycopg2-binary"},)
+
+
+def deployment_additions(extra: Iterable[str], project_names: Iterable[str]) -> list[str]:
+    """The deployment's extra requirements (its app server, database driver, cache client) the
+    project does not already require: the project's own pins win. A project requiring psycopg2 has
+    its database driver too."""
+    have = {canonical_name(name) for name in project_names}
+    added = []
+    for requirement in extra:
+        name = canonical_name(requirement_name(requirement))
+        group = next((g for g in _ALTERNATIVES if name in g), {name})
+        if not group & have:
+            added.append(requirement)
+    return added
+
+
+def pip_conflict_message(output: str) -> str | None:
+    """One message for pip's ResolutionImpossible ('Cannot install A and B because these package
+    versions have conflicting dependencies', then 'The conflict is caused by:' and its lines), or
+    None when pip failed otherwise."""
+    found = re.findall(r"Cannot install (.+?) because these package versions have conflicting dependencies",
+                       output or "")
+    if not found:
+        return None
+    causes = re.search(r"The conflict is caused by:\n((?:[ \t]+\S.*\n?)+)", output or "")
+    cause = "; ".join(line.strip() for line in causes.group(1).splitlines()) if causes else ""
+    return (f"The requirements conflict: pip cannot install {found[-1]} together"
+            + (f" ({cause})" if cause else "")
+            + ". Change one of them, in the project's requirements or django_app_extra_requirements.")
 
 
 def pip_missing_requirement(output: str) -> str | None:

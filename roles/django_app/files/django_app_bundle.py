@@ -7,8 +7,9 @@ Run by Ansible's own Python on the controller, once per play (delegate_to: local
                                   "machine": "x86_64", "glibc": "2.41", "newer_pythons": {}}'
 (the hosts' full Python version, uname -m and glibc, which gives their manylinux platform; and the
 supported Debian releases with a newer Python, {"13": "3.13"}, named when a requirement needs one).
-- names the release after a digest of the project's files (an unchanged project is the same
-  release on every run, so re-runs change nothing);
+- names the release after a digest of the project's files and requirements (an unchanged
+  project is the same release on every run, so re-runs change nothing; a changed requirement is
+  a new release, with its own virtualenv);
 - writes a reproducible source archive <build_dir>/<name>/<release>.tar.gz;
 - fetches the wheels of the requirements plus extra_requirements for the hosts, whatever Python
   and platform the controller has: `pip download` of this Python (Ansible's, which has pip)
@@ -194,6 +195,38 @@ def _without_wheel(requirement, built, target, deadline, detail):
                       deadline)
 
 
+def _read_requirements(src, requirements):
+    """The texts of the requirements files (in order, with the files they include by -r and -c,
+    relative to the including file as pip reads them) and the names of the projects they require."""
+    texts, names, seen = [], set(), set()
+
+    def read(path, shown, names_count):
+        real = os.path.realpath(path)
+        if real in seen:
+            return
+        seen.add(real)
+        if not os.path.isfile(real):
+            raise BundleError("django_app_source %s has no %s" % (src, shown))
+        with open(real, encoding="utf-8") as handle:
+            text = handle.read()
+        texts.append(text)
+        reqs, includes, constraints = da.parse_requirements(text)
+        if names_count:
+            try:
+                names.update(da.requirement_names(reqs))
+            except ValueError as exc:
+                raise BundleError("%s: %s" % (shown, exc)) from None
+        base = os.path.dirname(real)
+        for include in includes:
+            read(os.path.join(base, include), include, names_count)
+        for constraint in constraints:  # they pin, they do not require
+            read(os.path.join(base, constraint), constraint, False)
+
+    for req in requirements:
+        read(os.path.join(src, req), req, True)
+    return texts, names
+
+
 def _fetch_wheels(wheel_dir, target, src, requirements, extra):
     """Into wheel_dir, the wheels for the hosts of the requirements and all they depend on. First
     wheels only; each requirement pip then finds no wheel for is built here (pure Python only) and
@@ -221,6 +254,9 @@ def _fetch_wheels(wheel_dir, target, src, requirements, extra):
             message = da.requires_python_message(refused[0], refused[1], target["python_version"],
                                                  target["newer_pythons"])
             raise BundleError("%s\n%s" % (message, da.pip_detail(output)))
+        conflict = da.pip_conflict_message(output)
+        if conflict:
+            raise BundleError("%s\n%s" % (conflict, da.pip_detail(output)))
         missing = da.pip_missing_requirement(output)
         if missing is None or missing in tried:
             raise BundleError("pip cannot resolve the requirements for the hosts (%s):\n%s"
@@ -275,18 +311,15 @@ def bundle(params):
     extra = params.get("extra_requirements") or []
     if not os.path.isfile(os.path.join(src, "manage.py")):
         raise BundleError("django_app_source %s has no manage.py: it must be the project directory" % src)
-    requirement_texts = []
-    for req in requirements:
-        req_path = os.path.join(src, req)
-        if not os.path.isfile(req_path):
-            raise BundleError("django_app_source %s has no %s" % (src, req))
-        with open(req_path, encoding="utf-8") as handle:
-            requirement_texts.append(handle.read())
+    requirement_texts, project_names = _read_requirements(src, requirements)
+    # The project's own pins win: the deployment adds its app server, driver and cache client
+    # only when the project does not require them.
+    extra = da.deployment_additions(extra, project_names)
     target = _target(params)
     exclude = tuple(params["exclude"]) if params.get("exclude") is not None else da.DEFAULT_EXCLUDES
     entries = _project_files(src, exclude)
     version = next((data.decode("utf-8", "replace") for rel, _executable, data in entries if rel == "VERSION"), None)
-    release = da.release_id(da.tree_digest(entries), version)
+    release = da.release_id(da.release_digest(da.tree_digest(entries), requirement_texts, extra), version)
     key = da.wheelhouse_key(requirement_texts, extra, target["python_version"], target["platforms"])
     out_dir = os.path.join(build_dir, params["name"])
     archive = os.path.join(out_dir, release + ".tar.gz")

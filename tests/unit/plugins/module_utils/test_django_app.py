@@ -56,6 +56,18 @@ def test_release_id(version, expected):
     assert da.release_id("0123456789abcdef", version) == expected
 
 
+def test_a_requirement_change_is_a_new_release():
+    tree = da.tree_digest([("manage.py", True, b"x")])
+    base = da.release_digest(tree, ["Django==6.0\n"], ["gunicorn==26.1.0"])
+    assert base == da.release_digest(tree, ["Django==6.0\n"], ["gunicorn==26.1.0"])
+    assert base != da.release_digest(tree, ["Django==6.0.1\n"], ["gunicorn==26.1.0"])
+    assert base != da.release_digest(tree, ["Django==6.0\n"], ["gunicorn==26.1.0", "redis==6.4.0"])
+    assert base != da.release_digest(tree, ["Django==6.0\n", ""], ["gunicorn==26.1.0"])
+    assert base != tree
+    with pytest.raises(ValueError, match="tree must be a tree_digest"):
+        da.release_digest("abc", [], [])
+
+
 def test_release_id_needs_hex():
     with pytest.raises(ValueError):
         da.release_id("not-hex")
@@ -274,3 +286,48 @@ def test_lock_text_pins_every_wheel_sorted():
 def test_lock_text_rejects(names):
     with pytest.raises(ValueError):
         da.lock_text(names)
+
+
+# --- the project's requirements and the deployment's additions ----------------------------------
+
+def test_parse_requirements_reads_what_pip_reads():
+    text = ("# base\nDjango==6.0  # pinned\n-r base.txt\n--requirement=other.txt\n-rthird.txt\n-c constraints.txt\n"
+            "--index-url https://example.com/simple\npsycopg[c]==3.3.4 \\\n    --hash=sha256:abc\n"
+            "gunicorn==26.1.0 ; python_version >= \"3.12\"\n./local\nhttps://example.com/x.tar.gz\n"
+            "Foo_Bar @ https://example.com/foo.whl\n-e .\n")
+    requirements, includes, constraints = da.parse_requirements(text)
+    assert includes == ["base.txt", "other.txt", "third.txt"] and constraints == ["constraints.txt"]
+    assert da.requirement_names(requirements) == {"django", "psycopg", "gunicorn", "foo-bar"}
+
+
+@pytest.mark.parametrize("project, added", [
+    (set(), ["gunicorn==27.0.1", "psycopg[binary]==3.3.9", "pymemcache==4.0.0"]),
+    ({"gunicorn", "psycopg"}, ["pymemcache==4.0.0"]),                  # psycopg[c] and the project's gunicorn
+    ({"psycopg2-binary"}, ["gunicorn==27.0.1", "pymemcache==4.0.0"]),  # another driver of the same job
+    ({"Gunicorn", "PyMemcache"}, ["psycopg[binary]==3.3.9"]),          # names compare as PEP 503 says
+])
+def test_the_deployment_adds_only_what_the_project_does_not_require(project, added):
+    extra = ["gunicorn==27.0.1", "psycopg[binary]==3.3.9", "pymemcache==4.0.0"]
+    assert da.deployment_additions(extra, project) == added
+
+
+@given(st.lists(st.sampled_from(["gunicorn", "psycopg", "psycopg2", "pymemcache", "redis", "django"]), unique=True))
+def test_an_addition_is_kept_exactly_when_the_project_lacks_its_job(project):
+    extra = ["gunicorn==27.0.1", "psycopg[binary]==3.3.9", "pymemcache==4.0.0", "redis==6.4.0"]
+    added = da.deployment_additions(extra, project)
+    assert set(added) <= set(extra)
+    for requirement in extra:
+        name = da.requirement_name(requirement)
+        have = bool({name} & set(project)) or (name == "psycopg" and "psycopg2" in project)
+        assert (requirement in added) != have
+
+
+def test_pips_conflict_is_one_message():
+    output = ("ERROR: Cannot install gunicorn==26.1.0 and gunicorn==27.0.1 because these package versions have "
+              "conflicting dependencies.\n\nThe conflict is caused by:\n    The user requested gunicorn==26.1.0\n"
+              "    The user requested gunicorn==27.0.1\n\nTo fix this you could try to:\n")
+    assert da.pip_conflict_message(output) == (
+        "The requirements conflict: pip cannot install gunicorn==26.1.0 and gunicorn==27.0.1 together (The user "
+        "requested gunicorn==26.1.0; The user requested gunicorn==27.0.1). Change one of them, in the project's "
+        "requirements or django_app_extra_requirements.")
+    assert da.pip_conflict_message("ERROR: No matching distribution found for x") is None

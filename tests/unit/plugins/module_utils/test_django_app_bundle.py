@@ -156,6 +156,48 @@ def test_the_wheels_are_those_of_the_hosts(tmp_path, index, python_version, mach
     assert again == dict(result, changed=False)
 
 
+def test_the_projects_pins_win_over_the_deployments_additions(tmp_path, index):
+    """The project requires ddtest_dep itself (here through an included file): the deployment's own
+    pin of it is left out, instead of pip refusing two pins of one project."""
+    _wheel(index, "ddtest_dep", version="2.0")
+    src = _project(tmp_path, "-r base.txt\n")
+    (src / "base.txt").write_text("ddtest_dep==1.0\n")
+    params = dict(_params(tmp_path, src, "3.11.7"), extra_requirements=["ddtest_dep==2.0", "ddtest_arm"])
+    result = bundle.bundle(params)
+    assert _members(result["wheels_archive"]) == ["ddtest_arm-1.0-py3-none-any.whl", "ddtest_dep-1.0-py3-none-any.whl",
+                                                  "requirements.lock"]
+
+
+def test_a_requirement_change_is_a_new_release_and_wheelhouse(tmp_path, index):
+    """An included requirements file counts too: the release and its wheels follow what is required."""
+    src = _project(tmp_path, "-r base.txt\n")
+    (src / "base.txt").write_text("ddtest_dep\n")
+    first = bundle.bundle(_params(tmp_path, src, "3.11.7"))
+    (src / "base.txt").write_text("ddtest_dep\nddtest_arm\n")
+    second = bundle.bundle(_params(tmp_path, src, "3.11.7"))
+    assert second["release"] != first["release"] and second["wheelhouse_key"] != first["wheelhouse_key"]
+    (src / "base.txt").write_text("ddtest_dep\n")
+    assert bundle.bundle(_params(tmp_path, src, "3.11.7")) == dict(first, changed=False)
+
+
+def test_a_real_conflict_is_one_message_naming_both(tmp_path, index):
+    _wheel(index, "ddtest_dep", version="2.0")
+    _wheel(index, "ddtest_pins", requires=["ddtest_dep==2.0"])
+    src = _project(tmp_path, "ddtest_dep==1.0\nddtest_pins\n")
+    with pytest.raises(bundle.BundleError) as caught:
+        bundle.bundle(_params(tmp_path, src, "3.11.7"))
+    first = str(caught.value).splitlines()[0]
+    assert first.startswith("The requirements conflict: pip cannot install ")
+    assert "requirements.txt (line 2) and ddtest_dep==1.0 together" in first
+    assert "(The user requested ddtest_dep==1.0; ddtest-pins 1.0 depends on ddtest_dep==2.0)" in first
+
+
+def test_a_missing_included_file_is_named(tmp_path, index):
+    src = _project(tmp_path, "-r missing.txt\n")
+    with pytest.raises(bundle.BundleError, match="has no missing.txt"):
+        bundle.bundle(_params(tmp_path, src, "3.11.7"))
+
+
 def test_a_glibc_older_than_the_wheels_platform_gets_no_wheel(tmp_path, index):
     src = _project(tmp_path, "ddtest_bin\n")
     params = dict(_params(tmp_path, src, "3.13.5", "aarch64"), glibc="2.36")  # the wheel needs 2.39
