@@ -59,3 +59,5 @@ DJANGO_DEPLOY_HEALTH_CHECKS = ["notes.health.check"]
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 CELERY_TASK_IGNORE_RESULT = True
+# A backend the stack does not run, as projects often default to: the deployment replaces it.
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "redis://localhost:6379/0")

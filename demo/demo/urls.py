@@ -4,4 +4,5 @@ from notes import views
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("upload/", views.upload, name="upload"),
 ]

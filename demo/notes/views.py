@@ -3,6 +3,8 @@ import socket
 from django import forms
 from django.conf import settings
 from django.db import router
+from django.core.files.storage import default_storage
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 
 from .models import Note
@@ -39,3 +41,19 @@ def index(request):
         "cache_backend": settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1],
     }
     return render(request, "notes/index.html", context)
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField()
+
+
+def upload(request):
+    """A file upload, saved to MEDIA_ROOT by Django's default storage; answers the URL it is
+    served at (by nginx, not Django). Off when the deployment sets no MEDIA_ROOT."""
+    if not settings.MEDIA_ROOT:
+        raise Http404("no MEDIA_ROOT: this deployment keeps no uploads")
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        name = default_storage.save(f"uploads/{form.cleaned_data['file'].name}", form.cleaned_data["file"])
+        return HttpResponse(default_storage.url(name), content_type="text/plain", status=201)
+    return render(request, "notes/upload.html", {"form": form}, status=400 if request.method == "POST" else 200)

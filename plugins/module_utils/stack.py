@@ -45,6 +45,8 @@ PUBLIC_DEFAULTS: dict[str, Any] = {
     "django_app_wsgi_module": "demo.wsgi:application",
     "django_app_celery_app": "demo",
     "django_app_health_path": "/healthz",
+    "django_app_media_url": "/media/",
+    "django_app_media_storage": "local",
     "postgresql_port": 5432,
     "postgresql_cluster": "main",
     "postgresql_replication_user": "replicator",
@@ -55,13 +57,14 @@ PUBLIC_DEFAULTS: dict[str, Any] = {
 }
 # Defaults that follow another value (None here): documented in the roles' argument specs.
 #   django_app_static_root      <home>/static
+#   django_app_media_root       <home>/media
 #   common_app_user / _group    django_app_name / common_app_user
 #   common_app_home             /srv/<django_app_name>
 #   postgresql_app_database     django_app_name   (and postgresql_app_user)
 #   rabbitmq_app_user           django_app_name   (and rabbitmq_app_vhost)
 #   postgresql_version          the Debian release's (PLATFORMS)
 #   nginx_listen_port           80, or 8080 on a host that is also a load balancer
-DERIVED = ("django_app_static_root", "common_app_user", "common_app_group", "common_app_home",
+DERIVED = ("django_app_static_root", "django_app_media_root", "common_app_user", "common_app_group", "common_app_home",
            "postgresql_app_database", "postgresql_app_user", "rabbitmq_app_user", "rabbitmq_app_vhost",
            "postgresql_version", "nginx_listen_port")
 
@@ -82,6 +85,11 @@ PLATFORMS: dict[str, dict[str, Any]] = {
     "13": {"codename": "trixie", "postgresql_version": 17, "python": "3.13", "glibc": "2.41"},
 }
 DEFAULT_PLATFORM = "12"
+
+# Where uploads (MEDIA_ROOT) live: a directory of the web host (one web host only), shared storage
+# the user mounts at that path on every app host, or the project's own storage backend (then the
+# stack sets no MEDIA_ROOT and nginx serves no media).
+MEDIA_STORAGES = ("local", "shared", "project")
 
 _SLUG = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 _PG_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -193,6 +201,9 @@ RULES: dict[str, Any] = {
     "django_app_allowed_hosts": _check_host_list,
     "django_app_health_path": _check_match(re.compile(r"^/[^\s?#]*$"), "a URL path starting with /"),
     "django_app_static_root": _check_path,
+    "django_app_media_root": _check_path,
+    "django_app_media_url": _check_match(re.compile(r"^/[^\s?#]*/$"), "a URL path starting and ending with /, such as /media/"),
+    "django_app_media_storage": _check_choice(MEDIA_STORAGES),
     "common_app_user": _check_match(_SLUG, "a lowercase user name"),
     "common_app_group": _check_match(_SLUG, "a lowercase group name"),
     "common_app_home": _check_path,
@@ -268,7 +279,7 @@ def topology(groups: Mapping[str, Iterable[str]], primary: str | None = None) ->
     }
 
 
-def check_topology(groups: Mapping[str, Iterable[str]], celery: bool = True) -> list[str]:
+def check_topology(groups: Mapping[str, Iterable[str]], celery: bool = True, local_media: bool = False) -> list[str]:
     """One line per broken rule: the rule, the group and its hosts, what to change."""
     members = {name: list(dict.fromkeys(groups.get(name) or ())) for name in GROUPS}
 
@@ -292,6 +303,12 @@ def check_topology(groups: Mapping[str, Iterable[str]], celery: bool = True) -> 
     if celery_hosts and not members["rabbitmq"]:
         problems.append(f"Rule 'Celery needs a broker': groups celery_workers/celery_beat have "
                         f"{', '.join(dict.fromkeys(celery_hosts))} but group rabbitmq has no host; add one.")
+    if local_media and len(members["webservers"]) > 1:
+        problems.append(f"Rule 'local media on one web server': django_app_media_storage is local (the default) but "
+                        f"group webservers has {listed('webservers')}: an upload saved on one would be missing on the "
+                        "others. Mount shared storage at django_app_media_root on every app host and set "
+                        "django_app_media_storage: shared, or keep media in the project's storage backend "
+                        "(django-storages, ...) and set django_app_media_storage: project.")
     if celery_hosts and not celery:
         problems.append(f"Rule 'Celery hosts need a Celery app': django_app_celery_app is empty but groups "
                         f"celery_workers/celery_beat have {', '.join(dict.fromkeys(celery_hosts))}.")
@@ -308,7 +325,8 @@ def inventory_problems(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[s
     problems = check_variables(hosts, origins)
     first = next(iter(hosts.values()), {})
     if primary is None:
-        problems += check_topology(groups, celery=bool(_value(first, "django_app_celery_app")))
+        problems += check_topology(groups, celery=bool(_value(first, "django_app_celery_app")),
+                                   local_media=_value(first, "django_app_media_storage") == "local")
     if secrets and not problems:
         problems += missing_secrets(hosts, topology(groups, primary))
     return problems
@@ -378,6 +396,14 @@ def app_layout(hvars: Mapping[str, Any]) -> dict[str, Any]:
         "collected": f"{home}/collected",
         "wheels": f"{home}/wheels",
         "static_root": str(hvars.get("django_app_static_root") or f"{home}/static"),
+        # Uploads (django_app_media_storage local or shared): the stack sets MEDIA_ROOT and
+        # MEDIA_URL, makes the directory, lets the app's units write it and nginx serve it.
+        # None when the project keeps its media itself (storage project).
+        "media": None if _value(hvars, "django_app_media_storage") == "project" else {
+            "root": str(hvars.get("django_app_media_root") or f"{home}/media"),
+            "url": str(_value(hvars, "django_app_media_url")),
+            "storage": str(_value(hvars, "django_app_media_storage")),
+        },
         "etc": etc,
         "pythonpath": f"{etc}/python",
         "env_file": f"{etc}/environment",

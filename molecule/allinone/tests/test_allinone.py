@@ -32,3 +32,27 @@ def test_page_and_a_celery_task(hosts, http):
     assert posted.get("status") == 302, posted
     query = f"SELECT words FROM notes_note WHERE text = '{text}'"
     assert eventually(lambda: sql(hosts["vps1"], query, db="demo") == "3", timeout=30), "the Celery worker counted the words"
+
+
+def test_an_upload_lands_in_media_root_and_nginx_serves_it_inert(hosts, http):
+    """An HTML file uploaded through the demo's view: saved by gunicorn in MEDIA_ROOT (outside the
+    releases), served by nginx (Django serves no media), as bytes a browser will not run."""
+    form = http("http://127.0.0.1/upload/", SITE)
+    assert form.get("status") == 200, form
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form["body"]).group(1)
+    cookie = form["headers"]["set-cookie"].split(";")[0]
+    name, content, boundary = f"page-{uuid.uuid4().hex[:8]}.html", "<script>alert(1)</script>", uuid.uuid4().hex
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="csrfmiddlewaretoken"\r\n\r\n{token}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            f"Content-Type: text/html\r\n\r\n{content}\r\n--{boundary}--\r\n")
+    posted = http("http://127.0.0.1/upload/",
+                  {**SITE, "Cookie": cookie, "Content-Type": f"multipart/form-data; boundary={boundary}"}, data=body)
+    assert posted.get("status") == 201, posted
+    assert posted["body"] == f"/media/uploads/{name}"
+    saved = hosts["vps1"].file(f"/srv/demo/media/uploads/{name}")
+    assert saved.content_string == content and saved.user == "demo"
+    served = http(f"http://127.0.0.1/media/uploads/{name}", SITE)
+    assert served["status"] == 200 and served["body"] == content
+    assert served["headers"]["x-content-type-options"] == "nosniff"
+    assert "sandbox" in served["headers"]["content-security-policy"]
+    assert served["headers"]["x-served-by"] == "vps1"

@@ -1,10 +1,11 @@
 """Celery from outside: tasks sent from web1 run on a worker; the one beat, on beat1 (a host of its
 own), reads its periodic task from the database and fires it once per interval."""
+import json
 import re
 import time
 
 import pytest
-from conftest import BEAT, BEAT_UNIT, WORKER_UNIT, WORKERS
+from conftest import APP_CLIENT, BEAT, BEAT_UNIT, WORKER_UNIT, WORKERS
 
 testinfra_hosts = ["web1"]
 
@@ -40,6 +41,14 @@ def test_task_sent_from_web1_is_executed_by_a_worker(shell, hosts):
 def beat_journal(hosts) -> str:
     """The end of beat's journal, for a failure message: why it does not run or send."""
     return f"the end of {BEAT_UNIT}'s journal on {BEAT}:\n" + hosts[BEAT].run(f"journalctl -q -o cat -n 25 -u {BEAT_UNIT}").stdout
+
+
+def test_a_tasks_result_is_read_back_through_the_deployments_backend(shell):
+    """The demo's settings point CELERY_RESULT_BACKEND at a Redis the stack does not run: the
+    generated settings replace it with RabbitMQ's rpc://, and the result comes back to web1."""
+    code = ("from django.conf import settings; from notes.tasks import echo; "
+            "print(settings.CELERY_RESULT_BACKEND, echo.delay('round trip').get(timeout=60))")
+    assert shell(APP_CLIENT, code) == "rpc:// round trip"
 
 
 def test_exactly_one_beat_across_all_hosts(hosts):
@@ -145,3 +154,17 @@ def test_worker_unit_is_sandboxed_and_stops_warm(hosts, name):
     assert props["ProtectSystem"] == "strict" and props["Restart"] == "on-failure"
     assert props["KillSignal"] == "15" and props["KillMode"] == "mixed"
     assert props["TimeoutStopUSec"] == "5min 30s", "longer than celery_task_time_limit (300 s)"
+
+
+def test_a_worker_that_cannot_start_fails_the_play_naming_the_host(playbook, hosts):
+    """A pool whose worker exits as it starts (here an unknown --pool) loads fine, so the load check
+    passes, and would crash-loop under Restart=on-failure: the play fails, naming the host, the unit
+    and the worker's own error from its log. The next good run mends it."""
+    broken = json.dumps({"celery_worker_pools": [{"name": "default", "extra_args": ["--pool", "nosuchpool"]}]})
+    result = playbook("converge.yml", "--limit", "worker2", "-e", broken, timeout=600)
+    assert result.returncode != 0, result.stdout[-3000:]
+    assert "Celery is not healthy on worker2:" in result.stdout, result.stdout[-3000:]
+    assert f"- {WORKER_UNIT} " in result.stdout and "nosuchpool" in result.stdout.split("Celery is not healthy")[-1]
+    mended = playbook("converge.yml", "--limit", "worker2", timeout=600)
+    assert mended.returncode == 0, mended.stdout[-3000:]
+    assert hosts["worker2"].service(WORKER_UNIT).is_running

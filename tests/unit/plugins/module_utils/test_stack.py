@@ -9,6 +9,8 @@ from ansible_collections.django_deploy.stack.plugins.module_utils import stack
 
 SECRETS = {"django_app_secret_key": "k" * 50, "postgresql_app_password": "p" * 12,
            "postgresql_replication_password": "r" * 12, "rabbitmq_app_password": "q" * 12}
+# Two web servers need uploads on storage every app host sees (the rule 'local media on one web server').
+MEDIA = {"django_app_media_storage": "shared"}
 REFERENCE = {"loadbalancers": ["lb1"], "webservers": ["web1", "web2"], "db_primary": ["db1"],
              "db_replicas": ["db2"], "memcached": ["cache1"], "rabbitmq": ["mq1"],
              "celery_workers": ["worker1"], "celery_beat": ["beat1"]}
@@ -21,7 +23,7 @@ def _facts(index: int, release: str = "12") -> dict:
 
 def _inventory(groups, common=None, per_host=None, release="12"):
     names = sorted({h for members in groups.values() for h in members})
-    hosts = {h: {**SECRETS, **(common or {}), **((per_host or {}).get(h) or {})} for h in names}
+    hosts = {h: {**SECRETS, **MEDIA, **(common or {}), **((per_host or {}).get(h) or {})} for h in names}
     facts = {h: _facts(i + 1, release) for i, h in enumerate(names)}
     return hosts, facts
 
@@ -94,6 +96,39 @@ def test_layout_follows_the_name_and_the_account_variables():
     assert app["etc"] == "/etc/shop" and app["gunicorn_socket"] == "/run/gunicorn-shop.sock"
     assert app["database"] == {"name": "shop", "user": "shop", "replication_user": "replicator"}
     assert app["broker"] == {"user": "shop", "vhost": "shop"}
+
+
+def test_media_follows_the_storage_and_the_paths():
+    app = _model(common={"django_app_name": "shop", "common_app_home": "/opt/shop"})["app"]
+    assert app["media"] == {"root": "/opt/shop/media", "url": "/media/", "storage": "shared"}
+    app = _model(common={"django_app_media_root": "/mnt/uploads", "django_app_media_url": "/files/"})["app"]
+    assert app["media"] == {"root": "/mnt/uploads", "url": "/files/", "storage": "shared"}
+    assert _model(common={"django_app_media_storage": "project"})["app"]["media"] is None
+
+
+def test_local_media_is_refused_with_two_web_servers_before_any_host_is_contacted():
+    hosts, _facts_ = _inventory(REFERENCE, common={"django_app_media_storage": "local"})
+    problems = stack.inventory_problems(hosts, REFERENCE)
+    assert len(problems) == 1 and problems[0].startswith(
+        "Rule 'local media on one web server': django_app_media_storage is local (the default) but group "
+        "webservers has web1, web2")
+    hosts = {h: {k: v for k, v in hv.items() if k != "django_app_media_storage"} for h, hv in hosts.items()}
+    assert stack.inventory_problems(hosts, REFERENCE) == problems, "local is the default"
+    one_web = {**REFERENCE, "webservers": ["web1"]}
+    assert stack.inventory_problems(_inventory(one_web, common={"django_app_media_storage": "local"})[0], one_web) == []
+
+
+@pytest.mark.parametrize("name, value, rule", [
+    ("django_app_media_storage", "s3", "must be one of local, shared, project"),
+    ("django_app_media_url", "/media", "must be a URL path starting and ending with /, such as /media/"),
+    ("django_app_media_root", "media", None),
+])
+def test_media_variables_are_checked(name, value, rule):
+    hosts, _facts_ = _inventory(REFERENCE, common={name: value})
+    problems = stack.inventory_problems(hosts, REFERENCE)
+    assert problems and problems[0].startswith(f"{name} = '{value}', for every host: ")
+    if rule:
+        assert problems[0].endswith(f"{rule}.")
 
 
 def test_platform_follows_the_debian_release():
