@@ -49,9 +49,10 @@ class UploadForm(forms.Form):
 
 def upload(request):
     """A file upload, saved to MEDIA_ROOT by Django's default storage; answers the URL it is
-    served at (by nginx, not Django). Off when the deployment sets no MEDIA_ROOT."""
-    if not settings.MEDIA_ROOT:
-        raise Http404("no MEDIA_ROOT: this deployment keeps no uploads")
+    served at (by nginx, not Django). Off (404) unless the deployment asks for it with the setting
+    DEMO_UPLOADS (anyone may upload: a test page, not for a public site) and sets MEDIA_ROOT."""
+    if not getattr(settings, "DEMO_UPLOADS", False) or not settings.MEDIA_ROOT:
+        raise Http404("uploads are off in this deployment")
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         name = default_storage.save(f"uploads/{form.cleaned_data['file'].name}", form.cleaned_data["file"])

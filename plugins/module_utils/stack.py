@@ -315,6 +315,25 @@ def check_topology(groups: Mapping[str, Iterable[str]], celery: bool = True, loc
     return problems
 
 
+def check_media(hvars: Mapping[str, Any]) -> list[str]:
+    """The uploads' directory must be a directory of its own: not the static root, the app's home
+    or a place the releases or /home are (the units' sandbox hides /home)."""
+    layout = app_layout(hvars)
+    media = layout["media"]
+    if not media:
+        return []
+    root = media["root"].rstrip("/") or "/"
+    home = layout["home"].rstrip("/")
+    clashes = {layout["static_root"].rstrip("/"): "the static root (django_app_static_root)", home: "the app's home",
+               "/": "the root directory"}
+    inside = {layout["releases"]: "the releases", layout["current"]: "the current release", "/home": "/home",
+              layout["collected"]: "the collected static files"}
+    where = clashes.get(root) or next((what for path, what in inside.items()
+                                       if root == path or root.startswith(path.rstrip("/") + "/")), None)
+    return [f"django_app_media_root = {media['root']!r} is {where}: uploads need a directory of their own, "
+            f"such as {home}/media."] if where else []
+
+
 def inventory_problems(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Iterable[str]],
                        origins: Mapping[str, Mapping[str, str]] | None = None, primary: str | None = None,
                        secrets: bool = True) -> list[str]:
@@ -324,9 +343,13 @@ def inventory_problems(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[s
         return [f"{primary} is not a host of db_replicas: only a replica can become the primary."]
     problems = check_variables(hosts, origins)
     first = next(iter(hosts.values()), {})
+    webservers = list(groups.get("webservers") or ())
+    # The app's settings as the model's layout reads them: the first web server's.
+    app_vars = hosts.get(webservers[0], first) if webservers else first
     if primary is None:
         problems += check_topology(groups, celery=bool(_value(first, "django_app_celery_app")),
-                                   local_media=_value(first, "django_app_media_storage") == "local")
+                                   local_media=_value(app_vars, "django_app_media_storage") == "local")
+        problems += check_media(app_vars)
     if secrets and not problems:
         problems += missing_secrets(hosts, topology(groups, primary))
     return problems

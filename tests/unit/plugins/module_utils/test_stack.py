@@ -118,6 +118,29 @@ def test_local_media_is_refused_with_two_web_servers_before_any_host_is_contacte
     assert stack.inventory_problems(_inventory(one_web, common={"django_app_media_storage": "local"})[0], one_web) == []
 
 
+@pytest.mark.parametrize("root, where", [
+    ("/srv/demo/static", "the static root (django_app_static_root)"),
+    ("/srv/demo/", "the app's home"),
+    ("/", "the root directory"),
+    ("/srv/demo/releases/uploads", "the releases"),
+    ("/srv/demo/current/media", "the current release"),
+    ("/home/demo/media", "/home"),
+])
+def test_a_media_root_that_is_not_a_directory_of_its_own_is_refused(root, where):
+    hosts, _facts_ = _inventory(REFERENCE, common={"django_app_media_root": root})
+    assert stack.inventory_problems(hosts, REFERENCE) == [
+        f"django_app_media_root = {root!r} is {where}: uploads need a directory of their own, such as /srv/demo/media."]
+
+
+def test_the_media_rule_reads_the_web_servers_setting():
+    """As the layout does: shared set for the web servers only is what counts."""
+    hosts, _facts_ = _inventory(REFERENCE, common={"django_app_media_storage": "local"},
+                                per_host={"web1": {"django_app_media_storage": "shared"},
+                                          "web2": {"django_app_media_storage": "shared"}})
+    assert stack.inventory_problems(hosts, REFERENCE) == []
+    assert _model(common={"django_app_media_root": "/srv/demo/media", "django_app_media_storage": "project"})["app"]["media"] is None
+
+
 @pytest.mark.parametrize("name, value, rule", [
     ("django_app_media_storage", "s3", "must be one of local, shared, project"),
     ("django_app_media_url", "/media", "must be a URL path starting and ending with /, such as /media/"),
