@@ -279,7 +279,7 @@ def topology(groups: Mapping[str, Iterable[str]], primary: str | None = None) ->
     }
 
 
-def check_topology(groups: Mapping[str, Iterable[str]], celery: bool = True, local_media: bool = False) -> list[str]:
+def check_topology(groups: Mapping[str, Iterable[str]], celery: bool = True) -> list[str]:
     """One line per broken rule: the rule, the group and its hosts, what to change."""
     members = {name: list(dict.fromkeys(groups.get(name) or ())) for name in GROUPS}
 
@@ -303,25 +303,26 @@ def check_topology(groups: Mapping[str, Iterable[str]], celery: bool = True, loc
     if celery_hosts and not members["rabbitmq"]:
         problems.append(f"Rule 'Celery needs a broker': groups celery_workers/celery_beat have "
                         f"{', '.join(dict.fromkeys(celery_hosts))} but group rabbitmq has no host; add one.")
-    if local_media and len(members["webservers"]) > 1:
-        problems.append(f"Rule 'local media on one web server': django_app_media_storage is local (the default) but "
-                        f"group webservers has {listed('webservers')}: an upload saved on one would be missing on the "
-                        "others. Mount shared storage at django_app_media_root on every app host and set "
-                        "django_app_media_storage: shared, or keep media in the project's storage backend "
-                        "(django-storages, ...) and set django_app_media_storage: project.")
     if celery_hosts and not celery:
         problems.append(f"Rule 'Celery hosts need a Celery app': django_app_celery_app is empty but groups "
                         f"celery_workers/celery_beat have {', '.join(dict.fromkeys(celery_hosts))}.")
     return problems
 
 
-def check_media(hvars: Mapping[str, Any]) -> list[str]:
-    """The uploads' directory must be a directory of its own: not the static root, the app's home
-    or a place the releases or /home are (the units' sandbox hides /home)."""
+def check_media(hvars: Mapping[str, Any], webservers: list[str]) -> list[str]:
+    """Where uploads live (hvars: the first web server's variables, as the layout reads them):
+    local media on one web server only, and a directory of their own - not the static root, the
+    app's home or a place the releases or /home are (the units' sandbox hides /home)."""
     layout = app_layout(hvars)
     media = layout["media"]
     if not media:
         return []
+    if media["storage"] == "local" and len(webservers) > 1:
+        return [f"Rule 'local media on one web server': django_app_media_storage is local (the default) but group "
+                f"webservers has {', '.join(webservers)}: an upload saved on one would be missing on the others. "
+                "Mount shared storage at django_app_media_root on every app host and set django_app_media_storage: "
+                "shared, or keep media in the project's storage backend (django-storages, ...) and set "
+                "django_app_media_storage: project."]
     root = media["root"].rstrip("/") or "/"
     home = layout["home"].rstrip("/")
     clashes = {layout["static_root"].rstrip("/"): "the static root (django_app_static_root)", home: "the app's home",
@@ -343,13 +344,11 @@ def inventory_problems(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[s
         return [f"{primary} is not a host of db_replicas: only a replica can become the primary."]
     problems = check_variables(hosts, origins)
     first = next(iter(hosts.values()), {})
-    webservers = list(groups.get("webservers") or ())
-    # The app's settings as the model's layout reads them: the first web server's.
-    app_vars = hosts.get(webservers[0], first) if webservers else first
+    webservers = list(dict.fromkeys(groups.get("webservers") or ()))
     if primary is None:
-        problems += check_topology(groups, celery=bool(_value(first, "django_app_celery_app")),
-                                   local_media=_value(app_vars, "django_app_media_storage") == "local")
-        problems += check_media(app_vars)
+        problems += check_topology(groups, celery=bool(_value(first, "django_app_celery_app")))
+        # The app's settings as the model's layout reads them: the first web server's.
+        problems += check_media(hosts.get(webservers[0], first) if webservers else first, webservers)
     if secrets and not problems:
         problems += missing_secrets(hosts, topology(groups, primary))
     return problems
