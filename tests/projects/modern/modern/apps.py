@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ModernConfig(AppConfig):
+    name = "modern"
+    verbose_name = "Modern"
