@@ -81,16 +81,19 @@ INT_VARS = (
     "gunicorn_workers", "gunicorn_threads", "gunicorn_worker_memory_mb", "mod_wsgi_processes",
     "mod_wsgi_threads", "memcached_memory_mb", "memcached_max_connections", "memcached_threads",
     "celery_concurrency", "haproxy_maxconn", "nginx_worker_processes", "nginx_worker_connections",
-    "postgresql_max_connections", "postgresql_version",
+    "postgresql_max_connections", "postgresql_version", "redis_maxmemory_mb",
 )
 _CHOICE_VARS = {
     "django_app_server": tuning.APP_SERVERS,
     "mod_wsgi_mpm": tuning.APACHE_MPMS,
     "postgresql_storage": tuning.STORAGE_TYPES,
+    "redis_maxmemory_policy": tuning.REDIS_POLICIES,
 }
+# Booleans: redis_persistence (the stack model sets it when Redis is the Celery broker).
+_BOOL_VARS = ("redis_persistence",)
 _DEFAULTS = {"django_app_server": "gunicorn", "mod_wsgi_mpm": "event", "postgresql_storage": "ssd",
-             "postgresql_version": 15}  # PostgreSQL 15: Debian 12's
-OVERRIDE_VARS = INT_VARS + tuple(_CHOICE_VARS) + (
+             "postgresql_version": 15, "redis_persistence": False}  # PostgreSQL 15: Debian 12's
+OVERRIDE_VARS = INT_VARS + tuple(_CHOICE_VARS) + _BOOL_VARS + (
     "rabbitmq_vm_memory_high_watermark", "rabbitmq_disk_free_limit", "postgresql_settings")
 SIZE_VARS = ("django_deploy_host_memory_mb", "django_deploy_host_cpus")
 MEMCACHED_POOL_SIZE = 4  # pymemcache max_pool_size in Django's documented OPTIONS (sizing-sources 6)
@@ -109,10 +112,28 @@ def _overrides(host: str, given: Mapping[str, Any]) -> dict[str, Any]:
             value = check_int(label, tuning.coerce_int(label, value), 10 if name == "postgresql_version" else 1)
         elif name in _CHOICE_VARS:
             check_choice(label, value, _CHOICE_VARS[name])
+        elif name in _BOOL_VARS and not isinstance(value, bool):
+            raise TypeError(f"{label} must be true or false, got {type(value).__name__} {value!r}")
         elif name == "postgresql_settings" and not isinstance(value, Mapping):
             raise TypeError(f"{label} must be a mapping of PostgreSQL settings, got {type(value).__name__}")
         values[name] = value
     return values
+
+
+# Django's cache and Celery's broker: which service of the stack each one uses.
+CACHES = ("memcached", "redis", "local")
+BROKERS = ("rabbitmq", "redis")
+
+
+def app_services(hvars: Mapping[str, Any], groups: Mapping[str, Iterable[str]]) -> dict[str, str | None]:
+    """The services Django's cache and Celery's broker use (hvars: the app's variables, the first
+    web server's): django_app_cache and django_app_celery_broker, or what the groups offer -
+    memcached before Redis for the cache, RabbitMQ before Redis for the broker (None: no broker)."""
+    has = {name: bool(list(groups.get(name) or ())) for name in ("memcached", "redis", "rabbitmq")}
+    cache = hvars.get("django_app_cache") or ("memcached" if has["memcached"] else "redis" if has["redis"] else "local")
+    broker = hvars.get("django_app_celery_broker") or (
+        "rabbitmq" if has["rabbitmq"] else "redis" if has["redis"] else None)
+    return {"cache": str(cache), "celery_broker": str(broker) if broker else None}
 
 
 def hosts_from_inventory(hostvars: Mapping[str, Mapping[str, Any]],
@@ -120,8 +141,12 @@ def hosts_from_inventory(hostvars: Mapping[str, Mapping[str, Any]],
     """cluster_plan's input from Ansible's hostvars and groups: only hosts in our groups.
 
     Size: django_deploy_host_memory_mb / django_deploy_host_cpus when set (containers see the
-    whole machine's RAM), else the gathered facts memtotal_mb / processor_vcpus.
+    whole machine's RAM), else the gathered facts memtotal_mb / processor_vcpus. Redis persists
+    (redis_persistence) when it is Celery's broker, unless set.
     """
+    webservers = list(groups.get("webservers") or ())
+    app_vars = hostvars[webservers[0]] if webservers and webservers[0] in hostvars else {}
+    redis_broker = app_services(app_vars, groups)["celery_broker"] == "redis"
     member_of: dict[str, list[str]] = {}
     for group in sorted(tuning.GROUP_SERVICES):
         for host in groups.get(group) or ():
@@ -140,6 +165,8 @@ def hosts_from_inventory(hostvars: Mapping[str, Mapping[str, Any]],
                     f"django_deploy_host_cpus for it in the inventory")
             size[key] = tuning.coerce_int(f"host {host}: {var if var in hvars else fact}", value)
         overrides = {var: hvars[var] for var in OVERRIDE_VARS if var in hvars}
+        if "redis" in member_of[host]:
+            overrides.setdefault("redis_persistence", redis_broker)
         hosts[host] = {**size, "groups": member_of[host], "overrides": overrides}
         disk = data_disk_mb(facts.get("mounts"), POSTGRESQL_DATA_ROOT)
         if disk is not None:
@@ -248,6 +275,11 @@ def cluster_plan(hosts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             for key in ("memory_mb", "max_connections", "threads"):
                 cache[key] = ov.get(f"memcached_{key}", cache[key])
             entry["memcached"] = cache
+        if "redis" in services:
+            redis = _with_host(host, tuning.redis_settings, budget["redis"], persistent=ov["redis_persistence"])
+            redis["maxmemory_mb"] = ov.get("redis_maxmemory_mb", redis["maxmemory_mb"])
+            redis["maxmemory_policy"] = ov.get("redis_maxmemory_policy", redis["maxmemory_policy"])
+            entry["redis"] = redis
         if "haproxy" in services:
             entry["haproxy"] = _with_host(host, tuning.haproxy_maxconn, budget["haproxy"], servers,
                                           maxconn=ov.get("haproxy_maxconn"))

@@ -31,10 +31,11 @@ KEY_WIDTH = 40  # longer setting names put their value on the next line
 
 # Host entry keys that are not a service's settings, and the order of the service sections.
 HOST_KEYS = ("services", "memory_mb", "cpus", "budget_mb")
-SECTIONS = ("gunicorn", "mod_wsgi", "apache_mpm", "nginx", "haproxy", "celery", "memcached", "rabbitmq",
+SECTIONS = ("gunicorn", "mod_wsgi", "apache_mpm", "nginx", "haproxy", "celery", "memcached", "redis", "rabbitmq",
             "postgresql")
 # Settings whose plan value is an int of MB.
-MB_KEYS = {("gunicorn", "worker_memory_mb"), ("mod_wsgi", "process_memory_mb"), ("memcached", "memory_mb")}
+MB_KEYS = {("gunicorn", "worker_memory_mb"), ("mod_wsgi", "process_memory_mb"), ("memcached", "memory_mb"),
+           ("redis", "maxmemory_mb")}
 _PG_SIZE = re.compile(r"(\d+)\s*(kB|MB|GB|TB)")
 _PG_UNIT_MB = {"kB": 1 / 1024, "MB": 1, "GB": 1024, "TB": 1024 * 1024}
 _RABBIT_SIZE_KEYS = ("vm_memory_high_watermark.absolute", "disk_free_limit.absolute")
@@ -163,6 +164,10 @@ def _service_reasons(host: str, section: str, entry: Mapping[str, Any], hosts: M
     if section == "memcached":
         return _explain(host, section, tuning.explain_memcached_settings, budget["memcached"], cpus,
                         totals.get("memcached_client_connections", 0), dedicated=only == ["memcached"])
+    if section == "redis":
+        # Whether it persists is the plan's own (redis_persistence): the reasons follow it.
+        return _explain(host, section, tuning.explain_redis_settings, budget["redis"],
+                        persistent=bool(settings["appendonly"]))
     if section == "rabbitmq":
         return _explain(host, section, tuning.explain_rabbitmq_memory, settings, budget["rabbitmq"],
                         entry["memory_mb"], dedicated=only == ["rabbitmq"])

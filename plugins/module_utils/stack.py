@@ -32,7 +32,7 @@ from ansible_collections.django_deploy.stack.plugins.module_utils import plan, t
 
 # Inventory groups (README.md, "Inventory groups"), in the order they are described there.
 GROUPS = ("loadbalancers", "webservers", "db_primary", "db_replicas", "memcached", "rabbitmq",
-          "celery_workers", "celery_beat")
+          "celery_workers", "celery_beat", "redis")
 APP_GROUPS = ("webservers", "celery_workers", "celery_beat")
 
 # Public variables more than one role reads, with their defaults: the one place these defaults
@@ -51,6 +51,8 @@ PUBLIC_DEFAULTS: dict[str, Any] = {
     "postgresql_cluster": "main",
     "postgresql_replication_user": "replicator",
     "memcached_port": 11211,
+    "redis_port": 6379,
+    "redis_implementation": "redis",
     "rabbitmq_amqp_port": 5672,
     "mod_wsgi_listen_port": 8081,
     "haproxy_http_port": 80,
@@ -64,11 +66,13 @@ PUBLIC_DEFAULTS: dict[str, Any] = {
 #   rabbitmq_app_user           django_app_name   (and rabbitmq_app_vhost)
 #   postgresql_version          the Debian release's (PLATFORMS)
 #   nginx_listen_port           80, or 8080 on a host that is also a load balancer
+#   django_app_cache            memcached with memcached hosts, else redis with redis hosts, else local
+#   django_app_celery_broker    rabbitmq with rabbitmq hosts, else redis with redis hosts
 DERIVED = ("django_app_static_root", "django_app_media_root", "common_app_user", "common_app_group", "common_app_home",
            "postgresql_app_database", "postgresql_app_user", "rabbitmq_app_user", "rabbitmq_app_vhost",
-           "postgresql_version", "nginx_listen_port")
+           "postgresql_version", "nginx_listen_port", "django_app_cache", "django_app_celery_broker")
 
-PORT_VARS = ("postgresql_port", "memcached_port", "rabbitmq_amqp_port", "mod_wsgi_listen_port",
+PORT_VARS = ("postgresql_port", "memcached_port", "redis_port", "rabbitmq_amqp_port", "mod_wsgi_listen_port",
              "haproxy_http_port", "nginx_listen_port")
 NGINX_PORT_BEHIND_HAPROXY = 8080
 # RabbitMQ's own derivations (rabbitmq.com/docs/networking): Erlang distribution on the AMQP
@@ -81,8 +85,10 @@ EPMD_PORT = 4369
 # Debian releases: what differs between them, in one place. glibc gives the manylinux platform of
 # the wheels that run there (Ansible gathers no glibc fact).
 PLATFORMS: dict[str, dict[str, Any]] = {
-    "12": {"codename": "bookworm", "postgresql_version": 15, "python": "3.11", "glibc": "2.36"},
-    "13": {"codename": "trixie", "postgresql_version": 17, "python": "3.13", "glibc": "2.41"},
+    "12": {"codename": "bookworm", "postgresql_version": 15, "python": "3.11", "glibc": "2.36",
+           "redis_implementations": ("redis",)},
+    "13": {"codename": "trixie", "postgresql_version": 17, "python": "3.13", "glibc": "2.41",
+           "redis_implementations": ("redis", "valkey")},
 }
 DEFAULT_PLATFORM = "12"
 
@@ -90,6 +96,18 @@ DEFAULT_PLATFORM = "12"
 # the user mounts at that path on every app host, or the project's own storage backend (then the
 # stack sets no MEDIA_ROOT and nginx serves no media).
 MEDIA_STORAGES = ("local", "shared", "project")
+
+# Django's cache and Celery's broker: which service of the stack each one uses.
+CACHES, BROKERS = plan.CACHES, plan.BROKERS
+# Redis (group redis) as Debian packages it: redis-server, or Valkey (its fork) on Debian 13.
+REDIS_IMPLEMENTATIONS: dict[str, dict[str, str]] = {
+    name: {"implementation": name, "package": f"{name}-server", "service": f"{name}-server",
+           "config": f"/etc/{name}/{name}.conf", "cli": f"{name}-cli", "user": name,
+           "data_dir": f"/var/lib/{name}"}
+    for name in ("redis", "valkey")
+}
+# The Redis databases of the app's uses: one server, three keyspaces that never meet.
+REDIS_DATABASES = {"cache": 0, "broker": 1, "results": 2}
 
 _SLUG = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 _PG_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -204,6 +222,11 @@ RULES: dict[str, Any] = {
     "django_app_media_root": _check_path,
     "django_app_media_url": _check_match(re.compile(r"^/[^\s?#]*/$"), "a URL path starting and ending with /, such as /media/"),
     "django_app_media_storage": _check_choice(MEDIA_STORAGES),
+    "django_app_cache": _check_choice(CACHES),
+    "django_app_celery_broker": _check_choice(BROKERS),
+    "redis_implementation": _check_choice(REDIS_IMPLEMENTATIONS),
+    "redis_persistence": lambda v: None if isinstance(v, bool) else "must be true or false",
+    "redis_maxmemory_policy": _check_choice(tuning.REDIS_POLICIES),
     "common_app_user": _check_match(_SLUG, "a lowercase user name"),
     "common_app_group": _check_match(_SLUG, "a lowercase group name"),
     "common_app_home": _check_path,
@@ -279,9 +302,16 @@ def topology(groups: Mapping[str, Iterable[str]], primary: str | None = None) ->
     }
 
 
-def check_topology(groups: Mapping[str, Iterable[str]], celery: bool = True) -> list[str]:
-    """One line per broken rule: the rule, the group and its hosts, what to change."""
+app_services = plan.app_services
+
+
+def check_topology(groups: Mapping[str, Iterable[str]], celery: bool = True,
+                   hvars: Mapping[str, Any] | None = None) -> list[str]:
+    """One line per broken rule: the rule, the group and its hosts, what to change (hvars: the
+    app's variables, which choose the cache and the broker)."""
     members = {name: list(dict.fromkeys(groups.get(name) or ())) for name in GROUPS}
+    hvars = hvars or {}
+    uses = app_services(hvars, groups)
 
     def listed(name: str) -> str:
         return ", ".join(members[name]) or "no host"
@@ -300,9 +330,14 @@ def check_topology(groups: Mapping[str, Iterable[str]], celery: bool = True) -> 
         problems.append(f"Rule 'at most one Celery beat': group celery_beat has {listed('celery_beat')}; "
                         "keep one host (two beats send every periodic task twice).")
     celery_hosts = members["celery_workers"] + members["celery_beat"]
-    if celery_hosts and not members["rabbitmq"]:
+    if celery_hosts and uses["celery_broker"] is None:
         problems.append(f"Rule 'Celery needs a broker': groups celery_workers/celery_beat have "
-                        f"{', '.join(dict.fromkeys(celery_hosts))} but group rabbitmq has no host; add one.")
+                        f"{', '.join(dict.fromkeys(celery_hosts))} but groups rabbitmq and redis have no host; "
+                        "add one to either.")
+    for name, group in (("django_app_cache", uses["cache"]), ("django_app_celery_broker", uses["celery_broker"])):
+        if hvars.get(name) and group in GROUPS and not members[group]:
+            problems.append(f"{name} = {hvars[name]!r} but group {group} has no host; add one, or choose "
+                            f"another ({', '.join(CACHES if name == 'django_app_cache' else BROKERS)}).")
     if celery_hosts and not celery:
         problems.append(f"Rule 'Celery hosts need a Celery app': django_app_celery_app is empty but groups "
                         f"celery_workers/celery_beat have {', '.join(dict.fromkeys(celery_hosts))}.")
@@ -346,9 +381,10 @@ def inventory_problems(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[s
     first = next(iter(hosts.values()), {})
     webservers = list(dict.fromkeys(groups.get("webservers") or ()))
     if primary is None:
-        problems += check_topology(groups, celery=bool(_value(first, "django_app_celery_app")))
         # The app's settings as the model's layout reads them: the first web server's.
-        problems += check_media(hosts.get(webservers[0], first) if webservers else first, webservers)
+        app_vars = hosts.get(webservers[0], first) if webservers else first
+        problems += check_topology(groups, celery=bool(_value(first, "django_app_celery_app")), hvars=app_vars)
+        problems += check_media(app_vars, webservers)
     if secrets and not problems:
         problems += missing_secrets(hosts, topology(groups, primary))
     return problems
@@ -385,6 +421,9 @@ def _platform(hvars: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, A
         "supported": release in PLATFORMS,
         "python": known["python"],
         "glibc": known["glibc"],
+        # Redis's package, unit, paths and account: the implementation this host runs.
+        "redis": REDIS_IMPLEMENTATIONS[str(_value(hvars, "redis_implementation"))],
+        "redis_implementations": list(known["redis_implementations"]),
         # The supported releases whose Python is newer: the way out for a requirement too new for these hosts.
         "newer_pythons": {name: other["python"] for name, other in sorted(PLATFORMS.items())
                           if _version_tuple(other["python"]) > _version_tuple(known["python"])},
@@ -456,6 +495,8 @@ def _secrets(host: str, topo: Mapping[str, list[str]]) -> list[str]:
         needed.append("postgresql_replication_password")
     if topo["rabbitmq"] and (is_app or host in topo["rabbitmq"]):
         needed.append("rabbitmq_app_password")
+    if topo["redis"] and (is_app or host in topo["redis"]):
+        needed.append("redis_password")
     return needed
 
 
@@ -489,12 +530,18 @@ def _flows(topo: Mapping[str, list[str]], ports: Mapping[str, Mapping[str, int]]
             flows.append(_flow(app, cache, ports[cache]["memcached"], "memcached", "cache"))
         for mq in topo["rabbitmq"]:
             flows.append(_flow(app, mq, ports[mq]["rabbitmq_amqp"], "rabbitmq", "broker"))
+        for kv in topo["redis"]:
+            flows.append(_flow(app, kv, ports[kv]["redis"], "redis", "app"))
     # Streaming replication and re-seeding: any database host may become the primary, so every
     # one of them may connect to every other for replication.
     for db in topo["db_hosts"]:
         for other in topo["db_hosts"]:
             if other != db:
                 flows.append(_flow(db, other, ports[other]["postgresql"], "postgresql", "replication"))
+    # Redis: every other host of the group is a replica of the first.
+    for replica in topo["redis"][1:]:
+        primary = topo["redis"][0]
+        flows.append(_flow(replica, primary, ports[primary]["redis"], "redis", "replication"))
     for node in topo["rabbitmq"]:
         for other in topo["rabbitmq"]:
             if other != node:
@@ -522,6 +569,7 @@ def _ports(host: str, hvars: Mapping[str, Any], topo: Mapping[str, list[str]]) -
     return {
         "postgresql": tuning.coerce_int("postgresql_port", _value(hvars, "postgresql_port")),
         "memcached": tuning.coerce_int("memcached_port", _value(hvars, "memcached_port")),
+        "redis": tuning.coerce_int("redis_port", _value(hvars, "redis_port")),
         "rabbitmq_amqp": amqp,
         "rabbitmq_dist": amqp + RABBITMQ_DIST_OFFSET,
         "rabbitmq_cli_first": amqp + RABBITMQ_DIST_OFFSET + RABBITMQ_CLI_OFFSET,
@@ -534,6 +582,7 @@ def _ports(host: str, hvars: Mapping[str, Any], topo: Mapping[str, list[str]]) -
 def _port_clashes(host: str, services: list[str], ports: Mapping[str, int]) -> list[str]:
     """Two services of one host on one port: named by their variables."""
     used = {"postgresql": ("postgresql_port", "postgresql"), "memcached": ("memcached_port", "memcached"),
+            "redis": ("redis_port", "redis"),
             "rabbitmq": ("rabbitmq_amqp_port", "rabbitmq_amqp"), "mod_wsgi": ("mod_wsgi_listen_port", "mod_wsgi"),
             "haproxy": ("haproxy_http_port", "haproxy_http"), "nginx": ("nginx_listen_port", "nginx")}
     seen: dict[int, str] = {}
@@ -591,6 +640,7 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
         raise StackError(problems)
 
     sizing_groups = {name: topo[name] for name in GROUPS}
+    uses = app_services(app_vars, groups)
     try:
         sizing = plan.cluster_plan(_sizing_input(hosts, facts, sizing_groups, entries))
     except (TypeError, ValueError) as exc:
@@ -598,6 +648,16 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
     for host, entry in entries.items():
         entry["services"] = sizing["hosts"][host]["services"] if host in sizing["hosts"] else []
         problems += _port_clashes(host, entry["services"], ports[host])
+    for host in topo["redis"]:
+        platform = entries[host]["platform"]
+        if platform["redis"]["implementation"] not in platform["redis_implementations"]:
+            problems.append(f"redis_implementation = {platform['redis']['implementation']!r} for host {host}: Debian "
+                            f"{platform['debian']} does not ship it; use {' or '.join(platform['redis_implementations'])}"
+                            " (Valkey needs Debian 13).")
+    kinds = sorted({entries[h]["platform"]["redis"]["implementation"] for h in topo["redis"]})
+    if len(kinds) > 1:
+        problems.append(f"redis_implementation differs across group redis ({', '.join(kinds)}): its replicas copy the "
+                        "first host; set one for all of them.")
     versions = sorted({entries[h]["platform"]["postgresql"]["version"] for h in topo["db_hosts"]})
     if len(versions) > 1:
         problems.append(f"postgresql_version differs across the database hosts ({', '.join(map(str, versions))}): "
@@ -633,6 +693,9 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
         "user": str(mq_vars.get("rabbitmq_app_user") or layout["name"]),
         "vhost": str(mq_vars.get("rabbitmq_app_vhost") or layout["name"]),
     }
+    # Which service Django's cache and Celery's broker use, and the Redis database of each use.
+    layout.update(uses)
+    layout["redis_databases"] = dict(REDIS_DATABASES)
     return {
         "topology": topo,
         "hosts": entries,
@@ -640,6 +703,8 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
             "postgresql": [endpoint(h, "postgresql") for h in topo["db_primary"]],
             "postgresql_replicas": [endpoint(h, "postgresql") for h in topo["db_replicas"]],
             "memcached": [endpoint(h, "memcached") for h in topo["memcached"]],
+            # The first is the primary (writes, the broker); the others are its replicas.
+            "redis": [endpoint(h, "redis") for h in topo["redis"]],
             "rabbitmq": [endpoint(h, "rabbitmq_amqp") for h in topo["rabbitmq"]],
             "web": [endpoint(h, "nginx") for h in topo["webservers"]],
             "loadbalancers": [endpoint(h, "haproxy_http") for h in topo["loadbalancers"]],

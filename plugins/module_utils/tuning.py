@@ -21,6 +21,7 @@ GROUP_SERVICES = {
     "db_replicas": ("postgresql",),
     "memcached": ("memcached",),
     "rabbitmq": ("rabbitmq",),
+    "redis": ("redis",),
     "celery_workers": ("celery_worker",),
     "celery_beat": ("celery_beat",),
 }
@@ -31,7 +32,8 @@ APACHE_MPMS = ("event", "worker", "prefork")
 # host_budget: service -> (weight, floor_mb). Why these numbers (sizing-sources 8.1, 1.3, 6, 7.1):
 # - weights sum to 257 on an all-in-one host; PostgreSQL's 128 gives it half of what is left
 #   after the floors, as Zulip does ("Let Postgres use half the memory on the machine");
-# - memcached's 32/257 is Zulip's RAM/8;
+# - memcached's 32/257 is Zulip's RAM/8; Redis (32, beside them when a host runs it) holds the
+#   same kind of data, a cache, or Celery's queues and results (a few MB);
 # - the app server (48) gets the next biggest share: it holds one Django process per worker;
 #   Celery (24) holds the same code but is capped at one child per core; RabbitMQ (16) mostly
 #   pages to disk (CQv2, quorum queues) and needs little beyond its floor as a Celery broker;
@@ -46,6 +48,7 @@ BUDGET_SHARES = {
     "gunicorn": (48, 128),
     "mod_wsgi": (48, 128),
     "memcached": (32, 64),
+    "redis": (32, 64),
     "celery_worker": (24, 64),
     "rabbitmq": (16, 192),
     "haproxy": (4, 32),
@@ -739,6 +742,53 @@ def explain_memcached_settings(memory_mb: int, cpus: int, client_connections: in
                             if connections == 1024 and 1.5 * client_connections < 1024 else asked),
         "threads": (formula["threads"], f"all {_count(cpus, 'vCPU')} of a dedicated host, at most 64"
                     if dedicated else "memcached default 4, at most the vCPUs"),
+    }
+
+
+REDIS_OVERHEAD_MB = 16  # redis-server beside its data: code, client buffers, replication backlog (1 MB)
+REDIS_MIN_MAXMEMORY_MB = 16
+REDIS_POLICIES = ("allkeys-lru", "volatile-lru", "noeviction")
+
+
+def redis_settings(memory_mb: int, persistent: bool = False) -> dict[str, Any]:
+    """Redis maxmemory, its eviction policy and persistence for a memory share (sizing-sources 6.1).
+
+    A cache only (persistent false): maxmemory is the share less REDIS_OVERHEAD_MB, every key may
+    be evicted (allkeys-lru), nothing is written to disk: a restart empties it, as memcached's.
+    A Celery broker (persistent true): the append-only file keeps queued tasks across restarts
+    (fsync every second), and maxmemory is half of what is left, because a save or an AOF
+    rewrite forks and "Redis may use up to 2 times the memory normally used" (redis.io); only
+    keys with a time to live are evicted (volatile-lru: the cache's entries and task results,
+    never a queue). At least 16 MB.
+    """
+    check_int("memory_mb", memory_mb)
+    if not isinstance(persistent, bool):
+        raise TypeError(f"persistent must be true or false, got {type(persistent).__name__} {persistent!r}")
+    usable = memory_mb - REDIS_OVERHEAD_MB
+    maxmemory = usable // 2 if persistent else usable
+    return {
+        "maxmemory_mb": min(memory_mb, max(REDIS_MIN_MAXMEMORY_MB, maxmemory)),
+        "maxmemory_policy": "volatile-lru" if persistent else "allkeys-lru",
+        "appendonly": persistent,
+    }
+
+
+def explain_redis_settings(memory_mb: int, persistent: bool = False) -> Reasons:
+    """Why redis_settings gives maxmemory, the policy and persistence for this share."""
+    formula = redis_settings(memory_mb, persistent)
+    share = f"the {human_size(memory_mb)} share"
+    if formula["maxmemory_mb"] in (REDIS_MIN_MAXMEMORY_MB, memory_mb):
+        memory = f"at least {REDIS_MIN_MAXMEMORY_MB} MB, at most {share}"
+    elif persistent:
+        memory = f"({share} - {REDIS_OVERHEAD_MB} MB) / 2: a save forks and may double the memory"
+    else:
+        memory = f"{share} - {REDIS_OVERHEAD_MB} MB (the server, clients, replication backlog)"
+    return {
+        "maxmemory_mb": (formula["maxmemory_mb"], memory),
+        "maxmemory_policy": (formula["maxmemory_policy"], "evict only keys with a TTL: never a Celery queue"
+                             if persistent else "a cache: evict the least recently used key"),
+        "appendonly": (formula["appendonly"], "the Celery queues survive a restart (fsync every second)"
+                       if persistent else "a cache: nothing on disk"),
     }
 
 

@@ -65,7 +65,7 @@ GOOD = {"webservers": ["web1"], "db_primary": ["db1"], "db_replicas": ["db2"],
     ({"db_primary": []}, "Rule 'exactly one database primary': group db_primary has no host"),
     ({"celery_beat": ["worker1", "web1"]}, "Rule 'at most one Celery beat': group celery_beat has"),
     ({"db_replicas": ["db1"]}, "host db1 is in both db_primary and db_replicas"),
-    ({"rabbitmq": []}, "but group rabbitmq has no host"),
+    ({"rabbitmq": []}, "but groups rabbitmq and redis have no host"),
     ({"webservers": []}, "Rule 'at least one web server': group webservers has no host"),
 ], ids=["two-primaries", "no-primary", "two-beats", "primary-is-replica", "celery-without-broker", "no-web"])
 def test_bad_topology_is_refused_before_any_host_is_contacted(tmp_path, change, expected):

@@ -287,3 +287,11 @@ def test_the_data_filesystem_bounds_the_wal_and_is_found_by_longest_mount():
     # 10% of a 3 GB filesystem, in whole 16 MB segments: not PGTune's 4GB.
     assert settings["max_wal_size"] == "304MB"
     assert settings["max_slot_wal_keep_size"] == settings["max_wal_size"]
+
+
+def test_redis_overrides_and_persistence():
+    result = plan.cluster_plan({"kv1": host(["redis"], redis_maxmemory_mb=100, redis_maxmemory_policy="noeviction",
+                                            redis_persistence=True)})
+    assert result["hosts"]["kv1"]["redis"] == {"maxmemory_mb": 100, "maxmemory_policy": "noeviction", "appendonly": True}
+    with pytest.raises(TypeError, match="host kv1: redis_persistence must be true or false"):
+        plan.cluster_plan({"kv1": host(["redis"], redis_persistence="yes")})

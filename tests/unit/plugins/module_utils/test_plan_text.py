@@ -91,8 +91,8 @@ def mb_of(text):
 
 def plan_mb(section, key, value):
     """MB of a plan value that is a size, or None."""
-    if section == "budget_mb" or key in ("worker_memory_mb", "process_memory_mb") or (section, key) == (
-            "memcached", "memory_mb"):
+    if section == "budget_mb" or key in ("worker_memory_mb", "process_memory_mb") or (section, key) in (
+            ("memcached", "memory_mb"), ("redis", "maxmemory_mb")):
         return float(value)
     if section == "postgresql" and isinstance(value, str):
         match = re.fullmatch(r"(\d+)(kB|MB|GB)", value)
@@ -339,14 +339,15 @@ def test_a_plan_that_does_not_add_up_names_the_host():
         plan_text.plan_text(result)
 
 
-GROUP_SETS = st.lists(st.sampled_from(ALL_GROUPS + ["db_replicas"]), min_size=1, unique=True)
+GROUP_SETS = st.lists(st.sampled_from(ALL_GROUPS + ["db_replicas", "redis"]), min_size=1, unique=True)
 
 
 @settings(max_examples=150, deadline=None)
-@given(sizes=st.lists(st.tuples(GROUP_SETS, st.integers(1024, 128 * 1024), st.integers(1, 64)), min_size=1,
-                      max_size=4))
+@given(sizes=st.lists(st.tuples(GROUP_SETS, st.integers(1024, 128 * 1024), st.integers(1, 64), st.booleans()),
+                      min_size=1, max_size=4))
 def test_any_plan_reads_back_completely(sizes):
-    hosts = {f"host{i}": host(groups, memory_mb, cpus) for i, (groups, memory_mb, cpus) in enumerate(sizes)}
+    hosts = {f"host{i}": host(groups, memory_mb, cpus, redis_persistence=persistent)
+             for i, (groups, memory_mb, cpus, persistent) in enumerate(sizes)}
     try:
         result = plan.cluster_plan(hosts)
     except ValueError:
@@ -356,3 +357,11 @@ def test_any_plan_reads_back_completely(sizes):
     text = plan_text.plan_text(result, labels)
     assert_plain(text)
     assert_complete(result, text, labels)
+
+
+def test_redis_as_a_broker_is_explained():
+    result = plan.cluster_plan({"kv1": host(["redis"], redis_persistence=True)})
+    table = rows(blocks(plan_text.plan_text(result))["kv1"])
+    assert table[("redis", "maxmemory_mb")][1] == "(the 1.69 GB share - 16 MB) / 2: a save forks and may double the memory"
+    assert table[("redis", "maxmemory_policy")] == ("volatile-lru", "evict only keys with a TTL: never a Celery queue")
+    assert table[("redis", "appendonly")][0] == "on"

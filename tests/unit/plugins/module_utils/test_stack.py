@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from ansible_collections.django_deploy.stack.plugins.module_utils import stack
 
 SECRETS = {"django_app_secret_key": "k" * 50, "postgresql_app_password": "p" * 12,
-           "postgresql_replication_password": "r" * 12, "rabbitmq_app_password": "q" * 12}
+           "postgresql_replication_password": "r" * 12, "rabbitmq_app_password": "q" * 12,
+           "redis_password": "s" * 16}
 # Two web servers need uploads on storage every app host sees (the rule 'local media on one web server').
 MEDIA = {"django_app_media_storage": "shared"}
 REFERENCE = {"loadbalancers": ["lb1"], "webservers": ["web1", "web2"], "db_primary": ["db1"],
@@ -282,3 +283,84 @@ def test_flows_text_lists_each_server_port_with_its_clients():
     assert "db1 postgresql 10.0.0.3:5433/tcp <- web1, web2, worker1, beat1, db2" in text
     assert "lb1 haproxy 10.0.0.5:80/tcp <- any" in text
     assert "web1 gunicorn unix socket <- web1 (itself)" in text
+
+
+# --- Redis ------------------------------------------------------------------------------------
+REDIS = {"webservers": ["web1"], "db_primary": ["db1"], "redis": ["kv1", "kv2"], "celery_workers": ["web1"]}
+
+
+def test_redis_alone_is_the_cache_and_the_broker_and_persists():
+    model = _model(REDIS)
+    assert model["app"]["cache"] == "redis" and model["app"]["celery_broker"] == "redis"
+    assert model["app"]["redis_databases"] == {"cache": 0, "broker": 1, "results": 2}
+    # The first host of the group is the primary; the endpoints keep the group's order.
+    assert [e["host"] for e in model["endpoints"]["redis"]] == ["kv1", "kv2"]
+    assert model["endpoints"]["redis"][0]["port"] == 6379
+    # As the broker it keeps an append-only file and evicts only keys with a TTL.
+    assert model["sizing"]["hosts"]["kv1"]["redis"]["appendonly"] is True
+    assert model["sizing"]["hosts"]["kv1"]["redis"]["maxmemory_policy"] == "volatile-lru"
+    assert "redis_password" in model["hosts"]["web1"]["secrets"]
+    assert "redis_password" in model["hosts"]["kv2"]["secrets"]
+    assert "redis_password" not in model["hosts"]["db1"]["secrets"]
+
+
+def test_redis_replicas_reach_the_primary_and_the_app_reaches_every_server():
+    model = _model(REDIS)
+    flows = {(f["client"], f["server"], f["purpose"]) for f in model["flows"] if f["service"] == "redis"}
+    assert flows == {("web1", "kv1", "app"), ("web1", "kv2", "app"), ("kv2", "kv1", "replication")}
+    assert {c["host"] for c in model["hosts"]["kv1"]["clients"]["redis"]} == {"web1", "kv2"}
+
+
+def test_memcached_and_rabbitmq_come_first_unless_the_inventory_chooses():
+    groups = {**REFERENCE, "redis": ["kv1"]}
+    model = _model(groups)
+    assert (model["app"]["cache"], model["app"]["celery_broker"]) == ("memcached", "rabbitmq")
+    # Redis as a cache only: nothing on disk, any key may go.
+    assert model["sizing"]["hosts"]["kv1"]["redis"] == {"maxmemory_mb": model["sizing"]["hosts"]["kv1"]["redis"]["maxmemory_mb"],
+                                                        "maxmemory_policy": "allkeys-lru", "appendonly": False}
+    chosen = _model(groups, common={"django_app_cache": "redis", "django_app_celery_broker": "redis"})
+    assert (chosen["app"]["cache"], chosen["app"]["celery_broker"]) == ("redis", "redis")
+    assert chosen["sizing"]["hosts"]["kv1"]["redis"]["appendonly"] is True
+    assert _model({"webservers": ["web1"], "db_primary": ["db1"]})["app"]["cache"] == "local"
+
+
+def test_a_chosen_service_without_hosts_is_refused():
+    problems = stack.check_topology(REFERENCE, hvars={"django_app_cache": "redis", "django_app_celery_broker": "redis"})
+    assert problems == [
+        "django_app_cache = 'redis' but group redis has no host; add one, or choose another (memcached, redis, local).",
+        "django_app_celery_broker = 'redis' but group redis has no host; add one, or choose another (rabbitmq, redis).",
+    ]
+    assert stack.check_topology({**REFERENCE, "rabbitmq": [], "redis": ["kv1"]}) == []
+    assert "groups rabbitmq and redis have no host" in stack.check_topology({**REFERENCE, "rabbitmq": []})[0]
+
+
+@pytest.mark.parametrize(("name", "value", "rule"), [
+    ("django_app_cache", "redis-cluster", "must be one of memcached, redis, local"),
+    ("django_app_celery_broker", "sqs", "must be one of rabbitmq, redis"),
+    ("redis_implementation", "keydb", "must be one of redis, valkey"),
+    ("redis_persistence", "yes", "must be true or false"),
+    ("redis_maxmemory_policy", "lru", "must be one of allkeys-lru, volatile-lru, noeviction"),
+    ("redis_maxmemory_mb", 0, "must be a whole number of 1 or more"),
+    ("redis_port", 0, "must be a whole number from 1 to 65535"),
+])
+def test_redis_variables_are_checked(name, value, rule):
+    lines = stack.check_variables({"kv1": {name: value}})
+    assert len(lines) == 1 and rule in lines[0] and lines[0].startswith(name), lines
+
+
+def test_valkey_runs_on_debian_13_only_and_one_implementation_per_group():
+    valkey = {"redis_implementation": "valkey"}
+    model = _model(REDIS, common=valkey, release="13")
+    assert model["hosts"]["kv1"]["platform"]["redis"] == {
+        "implementation": "valkey", "package": "valkey-server", "service": "valkey-server",
+        "config": "/etc/valkey/valkey.conf", "cli": "valkey-cli", "user": "valkey", "data_dir": "/var/lib/valkey"}
+    with pytest.raises(stack.StackError, match="redis_implementation = 'valkey' for host kv1: Debian 12 does not ship it"):
+        _model(REDIS, common=valkey)
+    with pytest.raises(stack.StackError, match="redis_implementation differs across group redis"):
+        _model(REDIS, per_host={"kv2": valkey}, release="13")
+
+
+def test_redis_shares_a_port_check_with_the_other_services():
+    groups = {"webservers": ["vps1"], "db_primary": ["vps1"], "redis": ["vps1"]}
+    with pytest.raises(stack.StackError, match="= 5432 for host vps1: (redis|postgresql)_port already uses that port"):
+        _model(groups, common={"redis_port": 5432})

@@ -574,6 +574,9 @@ def test_explain_functions_give_the_sizing_functions_values(memory_mb, cpus, cli
     assert reasons["server_maxconn web1"][0] == 20
     cache = tuning.memcached_settings(memory_mb, cpus, clients, dedicated)
     formula_matches(tuning.explain_memcached_settings(memory_mb, cpus, clients, dedicated), cache)
+    for persistent in (False, True):
+        redis = tuning.redis_settings(memory_mb, persistent)
+        formula_matches(tuning.explain_redis_settings(memory_mb, persistent), redis)
     rabbit = tuning.rabbitmq_memory(memory_mb, memory_mb + total_more, dedicated)
     formula_matches(tuning.explain_rabbitmq_memory(rabbit, memory_mb, memory_mb + total_more, dedicated), rabbit)
     formula_matches(tuning.explain_celery_concurrency(memory_mb, cpus),
@@ -609,3 +612,35 @@ def test_explain_gunicorn_workers_names_the_binding_term(memory_mb, cpus, worker
 ])
 def test_explain_max_wal_size(memory_mb, disk_mb, why):
     assert tuning.explain_pg_tune(memory_mb, 2, 100, disk_mb)["max_wal_size"][1] == why
+
+
+# --- Redis -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("memory_mb", "persistent", "expected"), [
+    # A cache: the share less 16 MB, any key evicted, nothing on disk.
+    (256, False, {"maxmemory_mb": 240, "maxmemory_policy": "allkeys-lru", "appendonly": False}),
+    # The broker: half of that (a rewrite forks and may double the memory), queues never evicted.
+    (256, True, {"maxmemory_mb": 120, "maxmemory_policy": "volatile-lru", "appendonly": True}),
+    # Tiny shares: at least 16 MB, never more than the share.
+    (40, True, {"maxmemory_mb": 16, "maxmemory_policy": "volatile-lru", "appendonly": True}),
+    (10, False, {"maxmemory_mb": 10, "maxmemory_policy": "allkeys-lru", "appendonly": False}),
+])
+def test_redis_settings(memory_mb, persistent, expected):
+    assert tuning.redis_settings(memory_mb, persistent) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(small=st.integers(1, 256 * 1024), more=st.integers(0, 256 * 1024), persistent=st.booleans())
+def test_redis_maxmemory_fits_the_share_grows_with_it_and_halves_for_persistence(small, more, persistent):
+    low = tuning.redis_settings(small, persistent)["maxmemory_mb"]
+    high = tuning.redis_settings(small + more, persistent)["maxmemory_mb"]
+    assert 1 <= low <= small and low <= high
+    assert tuning.redis_settings(small, True)["maxmemory_mb"] <= tuning.redis_settings(small, False)["maxmemory_mb"]
+    if small >= 2 * tuning.REDIS_MIN_MAXMEMORY_MB + tuning.REDIS_OVERHEAD_MB:
+        # With a fork's copy of every page, the server still fits in its share.
+        assert 2 * tuning.redis_settings(small, True)["maxmemory_mb"] + tuning.REDIS_OVERHEAD_MB <= small
+
+
+@pytest.mark.parametrize(("args", "error"), [((0,), ValueError), (("256",), TypeError), ((256, "yes"), TypeError)])
+def test_redis_settings_bad_input(args, error):
+    with pytest.raises(error):
+        tuning.redis_settings(*args)
