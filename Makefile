@@ -15,7 +15,7 @@ QUARANTINED := $(shell sed -n 's/^\([a-z_]*\):.*/\1/p' molecule/QUARANTINE 2>/de
 ALL_SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 # Slowest first (the wall times CI prints), so the parallel slots of run-scenarios.sh stay full;
 # a scenario missing from this list runs last.
-SLOWEST_FIRST := scale_out cluster celery cluster_debian12 allinone allinone_debian12 webtier_mod_wsgi common
+SLOWEST_FIRST := scale_out cluster celery modern cluster_debian12 allinone allinone_debian12 webtier_mod_wsgi common
 SCENARIOS ?= $(filter-out $(QUARANTINED),$(filter $(ALL_SCENARIOS),$(SLOWEST_FIRST)) $(filter-out $(SLOWEST_FIRST),$(ALL_SCENARIOS)))
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
