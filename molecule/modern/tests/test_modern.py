@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 from scenario_testing import ROOT, eventually, private_address, recap
+from testinfra.utils.ansible_runner import AnsibleRunner
 
 PROJECT = ROOT / "tests" / "projects" / "modern"
 DEPLOY = ROOT / "deploy.yml"
@@ -78,11 +79,19 @@ def test_beat_schedules_from_the_database(shell):
     assert eventually(lambda: int(shell(count)) >= before + 2, timeout=45, interval=3), "two heartbeats in 45 s"
 
 
-def test_the_cache_is_redis(shell, hosts):
+def test_the_cache_is_redis_written_to_the_primary_and_read_from_the_replica(shell, hosts, inventory):
+    """Django's RedisCache writes to the first server of LOCATION (db1) and reads from the others
+    (app1, which replicates db1)."""
     key = f"probe-{uuid.uuid4().hex[:8]}"
-    code = (f"from django.core.cache import caches; cache = caches['default']; cache.set({key!r}, 'v', 60); "
-            f"print(type(cache).__name__, cache.get({key!r}))")
-    assert shell(code) == "RedisCache v"
+    locations = shell("from django.conf import settings; print(' '.join(l.rsplit('@', 1)[-1] "
+                      "for l in settings.CACHES['default']['LOCATION']))")
+    assert locations == f"{private_address(hosts['db1'])}:6379/0 {private_address(hosts['app1'])}:6379/0"
+    shell(f"from django.core.cache import caches; caches['default'].set({key!r}, 'v', 60)")
+    read = f"from django.core.cache import caches; print(type(caches['default']).__name__, caches['default'].get({key!r}))"
+    assert eventually(lambda: shell(read) == "RedisCache v", timeout=10)
+    password = AnsibleRunner(inventory).get_variables("app1")["redis_password"]
+    replication = hosts["app1"].check_output("printf %s | redis-cli", f"AUTH {password}\nINFO replication\n")
+    assert "role:slave" in replication and "master_link_status:up" in replication, replication
 
 
 def test_redis_is_private_with_a_password_and_sized_as_a_broker(hosts, cluster_plan):
@@ -92,7 +101,7 @@ def test_redis_is_private_with_a_password_and_sized_as_a_broker(hosts, cluster_p
     assert db1.socket("tcp://127.0.0.1:6379").is_listening
     assert not db1.socket("tcp://0.0.0.0:6379").is_listening
     # From another host, without the password: refused.
-    answer = hosts["lb1"].run(f"python3 -c %s", "import socket; s = socket.create_connection(('%s', 6379), 5); "
+    answer = hosts["lb1"].run("python3 -c %s", "import socket; s = socket.create_connection(('%s', 6379), 5); "
                               "s.sendall(b'PING\\r\\n'); print(s.recv(100).decode())" % address)
     assert "NOAUTH" in answer.stdout, answer.stdout + answer.stderr
     config = db1.file("/etc/redis/redis.conf").content_string
