@@ -16,6 +16,8 @@ _LSN = re.compile(r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$")
 # pg_replication_slots.wal_status values that mean the slot no longer protects its standby's
 # WAL ('unreserved': about to lose it; 'lost': lost, the standby must be re-seeded).
 SLOT_AT_RISK = ("unreserved", "lost")
+# initdb's default WAL segment size (pg_controldata's "Bytes per WAL segment").
+WAL_SEGMENT_BYTES = 16 * 1024 * 1024
 
 
 def parse_lsn(lsn: str | None) -> int | None:
@@ -43,6 +45,35 @@ def lag_bytes(ahead: str | None, behind: str | None) -> int | None:
     if a is None or b is None:
         return None
     return max(0, a - b)
+
+
+def wal_segments(start_lsn: str, end_lsn: str, timeline: int | str, segment_bytes: int | str = WAL_SEGMENT_BYTES,
+                 end_margin: int | str = 0) -> list[str]:
+    """Names of the WAL segment files of `timeline` that hold the bytes from start_lsn through
+    end_lsn + end_margin, in order, as PostgreSQL names them in pg_wal (pg_walfile_name()):
+    ('0/3221860', '0/3263A50', 1) -> ['000000010000000000000003']. Empty when start is past
+    the end. timeline and segment_bytes (pg_controldata's "Latest checkpoint's TimeLineID" and
+    "Bytes per WAL segment") may be decimal text; segment_bytes is a power of two from 1 MiB
+    to 1 GiB, as initdb --wal-segsize allows."""
+    numbers = {}
+    for name, value in (("timeline", timeline), ("segment_bytes", segment_bytes), ("end_margin", end_margin)):
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        numbers[name] = value
+    size = numbers["segment_bytes"]
+    if size < 1 << 20 or size > 1 << 30 or size & (size - 1):
+        raise ValueError(f"segment_bytes must be a power of two from 1 MiB to 1 GiB, got {size}")
+    if not 1 <= numbers["timeline"] <= 0xFFFFFFFF:
+        raise ValueError(f"timeline must be from 1 to 4294967295, got {numbers['timeline']}")
+    start, end = parse_lsn(start_lsn), parse_lsn(end_lsn)
+    if start is None or end is None:
+        raise ValueError("start_lsn and end_lsn are required")
+    end = min(end + numbers["end_margin"], (1 << 64) - 1)
+    per_id = (1 << 32) // size  # segments per 4 GiB "log id", the middle 8 hex digits
+    return [f"{numbers['timeline']:08X}{segment // per_id:08X}{segment % per_id:08X}"
+            for segment in range(start // size, end // size + 1)] if start <= end else []
 
 
 def slot_name(host: str, prefix: str = "replica_") -> str:

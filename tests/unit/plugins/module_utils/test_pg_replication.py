@@ -187,3 +187,51 @@ def test_promotion_decision_rejects_bad_bounds(bound):
 def test_standby_problems_for_promotion(replay, target, streaming, problems):
     receiver = {"status": None, "replay_lsn": replay, "replay_lag_bytes": 0}
     assert rep.standby_problems(receiver, None, require_streaming=streaming, min_replay_lsn=target) == problems
+
+
+# --- wal_segments: the files promote.yml copies from a fenced old primary ----------------------
+
+@pytest.mark.parametrize("start, end, timeline, size, margin, names", [
+    # The drill's numbers: a replica at 0/3221860, the shutdown checkpoint at 0/3263A50 (whose
+    # "Latest checkpoint's REDO WAL file" pg_controldata printed as 000000010000000000000003).
+    ("0/3221860", "0/3263A50", 1, 16 << 20, 0, ["000000010000000000000003"]),
+    ("0/3263A50", "0/3263A50", "1", "16777216", "256", ["000000010000000000000003"]),
+    # A gap across a segment boundary, and a checkpoint whose record may run into the next one.
+    ("0/2FFFF00", "0/3000100", 1, 16 << 20, 0, ["000000010000000000000002", "000000010000000000000003"]),
+    ("0/3FFFFC0", "0/3FFFFC0", 1, 16 << 20, 256, ["000000010000000000000003", "000000010000000000000004"]),
+    # The log id (the middle 8 digits) turns over every 4 GiB; timelines and sizes other than the defaults.
+    ("0/FF000010", "1/00000010", 2, 16 << 20, 0, ["0000000200000000000000FF", "000000020000000100000000"]),
+    ("16/B374D848", "16/B374D848", 0x1A, 1 << 30, 0, ["0000001A0000001600000002"]),
+    ("0/100000", "0/2FFFFF", 1, 1 << 20, 0, ["000000010000000000000001", "000000010000000000000002"]),
+    # Nothing to copy when the start is already past the end.
+    ("0/3263AC8", "0/3263A50", 1, 16 << 20, 0, []),
+])
+def test_wal_segments(start, end, timeline, size, margin, names):
+    assert rep.wal_segments(start, end, timeline, size, margin) == names
+
+
+@pytest.mark.parametrize("position", [0, 0x3263A50, 0xFFFFFFFF, (0x16 << 32) | 0xB374D848, (1 << 40) + 5])
+@pytest.mark.parametrize("size", [1 << 20, 16 << 20, 1 << 30])
+def test_wal_segments_names_as_pg_walfile_name(position, size):
+    # pg_walfile_name(): timeline, then the segment number split at 4 GiB ("log id" and segment).
+    segment = position // size
+    expected = "%08X%08X%08X" % (7, segment // ((1 << 32) // size), segment % ((1 << 32) // size))
+    lsn = rep.format_lsn(position)
+    assert rep.wal_segments(lsn, lsn, 7, size) == [expected]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"segment_bytes": 3 << 20}, "power of two"),
+    ({"segment_bytes": 1 << 19}, "power of two"),
+    ({"segment_bytes": 2 << 30}, "power of two"),
+    ({"timeline": 0}, "timeline must be from 1"),
+    ({"timeline": -1}, "timeline must be a non-negative integer"),
+    ({"timeline": "one"}, "timeline must be a non-negative integer"),
+    ({"end_margin": True}, "end_margin must be a non-negative integer"),
+    ({"end_lsn": "3263A50"}, "not an LSN"),
+    ({"end_lsn": None}, "required"),
+])
+def test_wal_segments_rejects(kwargs, message):
+    arguments = {"start_lsn": "0/3221860", "end_lsn": "0/3263A50", "timeline": 1, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        rep.wal_segments(**arguments)
