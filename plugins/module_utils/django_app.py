@@ -312,16 +312,18 @@ def requires_python_message(requirement: str, requires_python: str, python_versi
 
 
 def c_extension_message(requirement: str, wheel: str, python_version: str, platforms: Iterable[str]) -> str:
-    """A requirement with no wheel for the hosts whose source builds more than pure Python."""
+    """A requirement given by URL whose source builds more than pure Python (only the sources of an
+    index's requirements are built on an app host)."""
     return (f"{requirement} has no wheel for the hosts ({hosts_text(python_version, platforms)}) and its source "
-            f"builds {wheel}, not a pure-Python wheel: C extensions without a wheel for the hosts are not "
-            f"supported yet. Require a version of {requirement_name(requirement)} that has one.")
+            f"builds {wheel}, not a pure-Python wheel: a requirement given by URL is built on the controller, "
+            f"pure Python only. Require {parse_wheel(wheel)[0]} from a package index, whose source "
+            f"distributions are built on an app host when they have no wheel for the hosts.")
 
 
 def no_wheel_message(requirement: str, python_version: str, platforms: Iterable[str]) -> str:
     """A requirement with no wheel for the hosts and no source that builds one on the controller."""
     return (f"{requirement} has no wheel for the hosts ({hosts_text(python_version, platforms)}) and no source "
-            f"distribution that builds one on the controller.")
+            f"distribution pip could fetch to build one from.")
 
 
 def parse_wheel(filename: str) -> tuple[str, str]:
@@ -344,3 +346,139 @@ def lock_text(wheel_filenames: Iterable[str]) -> str:
     if not pins:
         raise ValueError("the wheelhouse holds no wheels")
     return "".join(f"{name}=={pins[name]}\n" for name in sorted(pins))
+
+
+# --- sources built on an app host ---------------------------------------------------------------
+# A requirement with no wheel for the hosts whose source does not build a pure-Python wheel on the
+# controller (a C extension such as psycopg-c) is kept as its source distribution and built on one
+# app host (release.yml). To resolve the rest for the hosts, pip download is offered a placeholder:
+# a pure wheel with the source's name, version and dependencies, which never reaches a host.
+
+# PEP 517's default when a source has no [build-system] table (pip's own).
+DEFAULT_BUILD_REQUIREMENTS = ("setuptools>=40.8.0", "wheel")
+_METADATA_FIELDS = ("Requires-Python", "Requires-Dist", "Provides-Extra")
+
+
+def _headers(text: str) -> list[tuple[str, str]]:
+    """The (field, value) pairs of RFC 822 headers (up to the first blank line), continuations joined."""
+    pairs: list[tuple[str, str]] = []
+    for line in re.split(r"\r?\n\r?\n", text or "", maxsplit=1)[0].splitlines():
+        if line[:1] in (" ", "\t") and pairs:
+            pairs[-1] = (pairs[-1][0], pairs[-1][1] + " " + line.strip())
+        elif ":" in line:
+            field, value = line.split(":", 1)
+            pairs.append((field.strip(), value.strip()))
+    return pairs
+
+
+def _metadata_text(name: str, version: str, requires_python: str | None, requires_dist: Iterable[str],
+                   extras: Iterable[str]) -> str:
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    lines += [f"Requires-Python: {requires_python}"] if requires_python else []
+    lines += [f"Provides-Extra: {extra}" for extra in extras]
+    lines += [f"Requires-Dist: {requirement}" for requirement in requires_dist]
+    return "\n".join(lines) + "\n"
+
+
+def pkg_info_metadata(pkg_info: str) -> str | None:
+    """A placeholder wheel's METADATA from a source distribution's PKG-INFO, or None when PKG-INFO
+    cannot be trusted for its dependencies: before Metadata-Version 2.2 (PEP 643) they may be
+    computed at build time, and from 2.2 on when Requires-Dist, Requires-Python or Provides-Extra
+    is Dynamic."""
+    headers = _headers(pkg_info)
+    fields: dict[str, list[str]] = {}
+    for field, value in headers:
+        fields.setdefault(field.lower(), []).append(value)
+    try:
+        version = tuple(int(part) for part in fields.get("metadata-version", [""])[0].split("."))
+    except ValueError:
+        return None
+    dynamic = {value.lower() for value in fields.get("dynamic", [])}
+    if version < (2, 2) or dynamic & {field.lower() for field in _METADATA_FIELDS}:
+        return None
+    if not fields.get("name") or not fields.get("version"):
+        return None
+    return _metadata_text(fields["name"][0], fields["version"][0], (fields.get("requires-python") or [None])[0],
+                          fields.get("requires-dist", []), fields.get("provides-extra", []))
+
+
+def report_metadata(metadata: Mapping) -> str:
+    """A placeholder wheel's METADATA from the metadata pip prepared from a source (the "metadata"
+    of an item of pip's installation report, PEP 566's JSON form)."""
+    if not isinstance(metadata, Mapping) or not metadata.get("name") or not metadata.get("version"):
+        raise ValueError(f"pip's report has no name and version: {metadata!r}")
+    return _metadata_text(str(metadata["name"]), str(metadata["version"]), metadata.get("requires_python"),
+                          [str(r) for r in metadata.get("requires_dist") or []],
+                          [str(e) for e in metadata.get("provides_extra") or []])
+
+
+def metadata_name_version(metadata: str) -> tuple[str, str]:
+    """(name as PEP 503 normalizes it, version) of METADATA or PKG-INFO text."""
+    fields = {field.lower(): value for field, value in reversed(_headers(metadata))}
+    if not fields.get("name") or not fields.get("version"):
+        raise ValueError("the metadata names no Name and Version")
+    return canonical_name(fields["name"]), fields["version"]
+
+
+_COMPILED_SOURCES = (".c", ".cc", ".cpp", ".cxx", ".pyx", ".rs", ".f90", "/Cargo.toml")
+
+
+def compiles_code(member_names: Iterable[str]) -> bool:
+    """Whether a source distribution (its archive's member names) has C, C++, Cython, Rust or Fortran
+    sources: its wheel is not pure Python, so it goes to an app host without a build here."""
+    return any(name.lower().endswith(_COMPILED_SOURCES) for name in member_names)
+
+
+def placeholder_wheel_name(name: str, version: str) -> str:
+    """The file name of the placeholder wheel of a source: psycopg-c 3.2.9 -> psycopg_c-3.2.9-py3-none-any.whl."""
+    filename = f"{canonical_name(name).replace('-', '_')}-{version}-py3-none-any.whl"
+    parse_wheel(filename)
+    return filename
+
+
+def build_requirements(pyproject: Mapping | None) -> list[str]:
+    """What building a source needs (PEP 518): its pyproject.toml's [build-system] requires (the
+    parsed TOML), setuptools and wheel when it has no [build-system] (or no pyproject.toml)."""
+    system = (pyproject or {}).get("build-system")
+    if not isinstance(system, Mapping):
+        return list(DEFAULT_BUILD_REQUIREMENTS)
+    requires = system.get("requires", list(DEFAULT_BUILD_REQUIREMENTS))
+    if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
+        raise ValueError(f"[build-system] requires must be a list of requirements, got {requires!r}")
+    return list(requires)
+
+
+def to_build_text(to_build: Iterable[Mapping]) -> str:
+    """The sources left to build in a message: 'psycopg-c 3.2.9, other 1.0'."""
+    return ", ".join(f"{item['name']} {item['version']}" for item in to_build)
+
+
+def host_built_wheels(to_build: Iterable[Mapping], filenames: Iterable[str], python_version: str,
+                      machine: str) -> list[str]:
+    """The wheels built on an app host for the sources left to build ({name, version}), one per
+    source, checked: exactly the sources' names and versions, for the hosts' CPython (cpXY or abi3
+    or pure) and machine (linux_<machine>, manylinux or any). ValueError says what is wrong."""
+    major, minor, _micro = _python_version(python_version)
+    to_build = list(to_build)
+    wanted = {canonical_name(item["name"]): str(item["version"]) for item in to_build}
+    found: dict[str, str] = {}
+    problems = []
+    for filename in sorted(name for name in filenames if name.endswith(".whl")):
+        name, version = parse_wheel(filename)
+        tags = _WHEEL_TAGS.search(filename)
+        abi, platform = tags.group("abi"), tags.group("platform")
+        if name not in wanted or wanted[name] != version:
+            problems.append(f"{filename} is not one of the sources built ({to_build_text(to_build)})")
+        elif name in found:
+            problems.append(f"two wheels of {name}: {found[name]} and {filename}")
+        elif abi not in (f"cp{major}{minor}", "abi3", "none") or not all(
+                p == "any" or p == f"linux_{machine}" or (p.startswith("manylinux") and p.endswith("_" + machine))
+                for p in platform.split(".")):
+            problems.append(f"{filename} is not for the hosts (CPython {major}.{minor} on {machine})")
+        else:
+            found[name] = filename
+    problems += [f"no wheel of {name} {version} was built" for name, version in sorted(wanted.items())
+                 if name not in found]
+    if problems:
+        raise ValueError("; ".join(problems))
+    return [found[name] for name in sorted(found)]

@@ -256,16 +256,100 @@ def test_requires_python_message_on_the_newest_release_has_no_newer_hosts():
 
 def test_c_extension_message():
     tags = da.manylinux_tags("2.41", "x86_64")
-    message = da.c_extension_message("crcmod==1.7", "crcmod-1.7-cp313-cp313-linux_x86_64.whl", "3.13.5", tags)
-    for part in ("crcmod==1.7", "CPython 3.13.5 on manylinux_2_41_x86_64", "crcmod-1.7-cp313-cp313-linux_x86_64.whl",
-                 "C extensions without a wheel for the hosts are not supported yet"):
+    message = da.c_extension_message("crcmod @ https://example.com/crcmod-1.7.tar.gz",
+                                     "crcmod-1.7-cp313-cp313-linux_x86_64.whl", "3.13.5", tags)
+    for part in ("crcmod @ https://example.com/crcmod-1.7.tar.gz", "CPython 3.13.5 on manylinux_2_41_x86_64",
+                 "crcmod-1.7-cp313-cp313-linux_x86_64.whl", "a requirement given by URL is built on the controller",
+                 "Require crcmod from a package index"):
         assert part in message
 
 
 def test_no_wheel_message():
     message = da.no_wheel_message("nothing==1.0", "3.11.2", X86_236)
     assert message == ("nothing==1.0 has no wheel for the hosts (CPython 3.11.2 on manylinux_2_36_x86_64) and no "
-                       "source distribution that builds one on the controller.")
+                       "source distribution pip could fetch to build one from.")
+
+
+# --- sources built on an app host ---------------------------------------------------------------
+
+_PKG_INFO = ("Metadata-Version: 2.4\nName: psycopg-c\nVersion: 3.2.9\nSummary: C optimisation\n"
+             "Requires-Python: >=3.8\nProvides-Extra: test\nRequires-Dist: typing-extensions>=4.6; "
+             "python_version < \"3.13\"\nRequires-Dist: pytest; extra == \"test\"\nDynamic: license-file\n"
+             "\nRequires-Dist: in the description, not a header\n")
+
+
+def test_pkg_info_metadata_keeps_what_resolving_needs():
+    assert da.pkg_info_metadata(_PKG_INFO) == (
+        "Metadata-Version: 2.1\nName: psycopg-c\nVersion: 3.2.9\nRequires-Python: >=3.8\nProvides-Extra: test\n"
+        "Requires-Dist: typing-extensions>=4.6; python_version < \"3.13\"\nRequires-Dist: pytest; extra == \"test\"\n")
+
+
+@pytest.mark.parametrize("pkg_info", [
+    "Metadata-Version: 2.1\nName: x\nVersion: 1.0\n",                       # before PEP 643: may be computed
+    "Metadata-Version: 2.2\nName: x\nVersion: 1.0\nDynamic: Requires-Dist\n",
+    "Metadata-Version: 2.3\nName: x\nVersion: 1.0\nDynamic: requires-python\n",
+    "Metadata-Version: 2.2\nName: x\n",                                      # no version
+    "Metadata-Version: two\nName: x\nVersion: 1.0\n",
+    "",
+])
+def test_pkg_info_metadata_refuses_what_it_cannot_trust(pkg_info):
+    assert da.pkg_info_metadata(pkg_info) is None
+
+
+def test_report_metadata_is_pips_json_as_headers():
+    metadata = {"metadata_version": "2.1", "name": "crcmod", "version": "1.7", "requires_dist": ["six; extra == 'x'"],
+                "provides_extra": ["x"]}
+    assert da.report_metadata(metadata) == ("Metadata-Version: 2.1\nName: crcmod\nVersion: 1.7\nProvides-Extra: x\n"
+                                            "Requires-Dist: six; extra == 'x'\n")
+    with pytest.raises(ValueError):
+        da.report_metadata({"name": "crcmod"})
+
+
+def test_metadata_name_version_and_the_placeholders_name():
+    assert da.metadata_name_version(_PKG_INFO) == ("psycopg-c", "3.2.9")
+    assert da.placeholder_wheel_name("Psycopg_C", "3.2.9") == "psycopg_c-3.2.9-py3-none-any.whl"
+    with pytest.raises(ValueError):
+        da.metadata_name_version("Name: x\n")
+
+
+@pytest.mark.parametrize("pyproject, expected", [
+    (None, ["setuptools>=40.8.0", "wheel"]),
+    ({"project": {"name": "x"}}, ["setuptools>=40.8.0", "wheel"]),
+    ({"build-system": {"requires": ["setuptools >= 49.2.0", "tomli; python_version < '3.11'"]}},
+     ["setuptools >= 49.2.0", "tomli; python_version < '3.11'"]),
+    ({"build-system": {"requires": []}}, []),
+])
+def test_build_requirements(pyproject, expected):
+    assert da.build_requirements(pyproject) == expected
+
+
+def test_build_requirements_must_be_a_list():
+    with pytest.raises(ValueError, match="must be a list"):
+        da.build_requirements({"build-system": {"requires": "setuptools"}})
+
+
+_TO_BUILD = [{"name": "psycopg-c", "version": "3.2.9", "sdist": "psycopg_c-3.2.9.tar.gz"}]
+
+
+@pytest.mark.parametrize("filenames", [
+    ["psycopg_c-3.2.9-cp313-cp313-linux_x86_64.whl"],
+    ["psycopg_c-3.2.9-cp313-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "build.log"],
+])
+def test_host_built_wheels_are_those_of_the_sources(filenames):
+    assert da.host_built_wheels(_TO_BUILD, filenames, "3.13.5", "x86_64") == [filenames[0]]
+
+
+@pytest.mark.parametrize("filenames, problem", [
+    ([], "no wheel of psycopg-c 3.2.9 was built"),
+    (["psycopg_c-3.2.8-cp313-cp313-linux_x86_64.whl"], "is not one of the sources built (psycopg-c 3.2.9)"),
+    (["psycopg_c-3.2.9-cp311-cp311-linux_x86_64.whl"], "is not for the hosts (CPython 3.13 on x86_64)"),
+    (["psycopg_c-3.2.9-cp313-cp313-linux_aarch64.whl"], "is not for the hosts (CPython 3.13 on x86_64)"),
+    (["psycopg_c-3.2.9-cp313-cp313-linux_x86_64.whl", "psycopg_c-3.2.9-cp313-abi3-linux_x86_64.whl"], "two wheels"),
+])
+def test_host_built_wheels_refuses_others(filenames, problem):
+    with pytest.raises(ValueError) as caught:
+        da.host_built_wheels(_TO_BUILD, filenames, "3.13.5", "x86_64")
+    assert problem in str(caught.value)
 
 
 @pytest.mark.parametrize("filename, expected", [
@@ -331,3 +415,13 @@ def test_pips_conflict_is_one_message():
         "requested gunicorn==26.1.0; The user requested gunicorn==27.0.1). Change one of them, in the project's "
         "requirements or django_app_extra_requirements.")
     assert da.pip_conflict_message("ERROR: No matching distribution found for x") is None
+
+
+@pytest.mark.parametrize("names, compiled", [
+    (["psycopg_c-3.2.9/PKG-INFO", "psycopg_c-3.2.9/psycopg_c/pq.c"], True),
+    (["x-1.0/src/x.PYX"], True),
+    (["x-1.0/Cargo.toml", "x-1.0/pyproject.toml"], True),
+    (["x-1.0/x/__init__.py", "x-1.0/docs/conf.py", "x-1.0/x/cli.py"], False),
+])
+def test_compiles_code(names, compiled):
+    assert da.compiles_code(names) is compiled

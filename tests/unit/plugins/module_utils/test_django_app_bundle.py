@@ -15,6 +15,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 import tarfile
 import time
@@ -75,19 +76,21 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 """
 
 
-def _source_tree(directory, name, tag="py3-none-any", version="1.0"):
+def _source_tree(directory, name, tag="py3-none-any", version="1.0", build_requires=(), pkg_info=None):
     tree = directory / f"{name}-{version}"
     tree.mkdir(parents=True)
-    (tree / "pyproject.toml").write_text('[build-system]\nrequires = []\nbuild-backend = "backend"\n'
-                                         'backend-path = ["."]\n')
+    (tree / "pyproject.toml").write_text(f'[build-system]\nrequires = {json.dumps(list(build_requires))}\n'
+                                         'build-backend = "backend"\nbackend-path = ["."]\n')
+    if pkg_info is not None:
+        (tree / "PKG-INFO").write_text(pkg_info)
     (tree / "backend.py").write_text(_BACKEND)
     (tree / "wheel.txt").write_text(f"{name} {version} {tag}")
     return tree
 
 
-def _sdist(directory, name, tag="py3-none-any", version="1.0"):
+def _sdist(directory, name, tag="py3-none-any", version="1.0", build_requires=(), pkg_info=None):
     """A source distribution name-version.tar.gz in directory, built by _BACKEND."""
-    tree = _source_tree(directory / "trees", name, tag, version)
+    tree = _source_tree(directory / "trees", name, tag, version, build_requires, pkg_info)
     with tarfile.open(directory / f"{name}-{version}.tar.gz", "w:gz") as tar:
         tar.add(tree, arcname=tree.name)
     return directory / f"{name}-{version}.tar.gz"
@@ -224,7 +227,7 @@ def test_a_requirement_with_neither_wheel_nor_source_is_named(tmp_path, index):
         bundle.bundle(_params(tmp_path, src, "3.11.2"))
     first, *detail = str(failure.value).splitlines()
     assert first == ("ddtest-nowhere==2.0 has no wheel for the hosts (CPython 3.11.2 on manylinux_2_36_x86_64) and "
-                     "no source distribution that builds one on the controller.")
+                     "no source distribution pip could fetch to build one from.")
     assert detail[-1] == "ERROR: No matching distribution found for ddtest-nowhere==2.0"
 
 
@@ -235,14 +238,92 @@ def test_a_dependency_with_only_a_source_gets_a_pure_wheel_built_here(tmp_path, 
                                                   "ddtest_source-1.0-py3-none-any.whl", "requirements.lock"]
 
 
-def test_a_source_that_builds_a_c_extension_is_refused(tmp_path, index):
-    src = _project(tmp_path, "ddtest_app\nddtest_cext==1.0\n")
-    with pytest.raises(bundle.BundleError) as failure:
+def _build_on_a_host(result, tmp_path):
+    """What release.yml does on the app host, here: pip wheel --no-index of the sources, from the
+    wheels of their build requirements only; returns the directory of the wheels built."""
+    host = tmp_path / "host"
+    with tarfile.open(result["sources_archive"]) as tar:
+        tar.extractall(host)
+    out = tmp_path / "host-built"
+    sources = sorted(str(path) for path in (host / "sources").iterdir())
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-index", "--find-links", str(host / "build"),
+                    "--no-deps", "--wheel-dir", str(out)] + sources, check=True,
+                   env=dict(os.environ, PIP_FIND_LINKS=""))
+    return out
+
+
+def test_a_source_that_builds_a_c_extension_is_left_for_an_app_host(tmp_path, index):
+    """The source of a C extension without a wheel is kept, resolved through a placeholder (its
+    dependencies from PKG-INFO are fetched), shipped with the wheels of its build requirements; the
+    wheels a host builds of it complete the wheelhouse, which the next runs take from the cache."""
+    _wheel(index, "ddtest_buildreq")
+    _sdist(index, "ddtest_cext13", tag="cp313-cp313-linux_x86_64", build_requires=["ddtest_buildreq"],
+           pkg_info="Metadata-Version: 2.2\nName: ddtest_cext13\nVersion: 1.0\nRequires-Dist: ddtest_dep\n")
+    src = _project(tmp_path, "ddtest_app\nddtest_cext13==1.0\n")
+    params = _params(tmp_path, src, "3.13.5", debian_release="13")
+    first = bundle.bundle(params)
+    assert first["changed"] is True and first["complete"] is False
+    assert first["to_build"] == [{"name": "ddtest-cext13", "version": "1.0", "sdist": "ddtest_cext13-1.0.tar.gz",
+                                  "build_requires": ["ddtest_buildreq"]}]
+    assert not os.path.exists(first["wheels_archive"])
+    assert _members(first["sources_archive"]) == ["sources/ddtest_cext13-1.0.tar.gz",
+                                                  "build/ddtest_buildreq-1.0-py3-none-any.whl"]
+    # Again before a host built it (check mode, a run that failed there): the same answer, no new pip run.
+    assert bundle.bundle(params) == dict(first, changed=False)
+    built = _build_on_a_host(first, tmp_path)
+    assert sorted(os.listdir(built)) == ["ddtest_cext13-1.0-cp313-cp313-linux_x86_64.whl"]
+    done = bundle.bundle(dict(params, host_built_wheels=str(built)))
+    assert done == dict(first, changed=True, complete=True, to_build=[], sources_archive=None, host_built_dir=None)
+    assert _members(done["wheels_archive"]) == [
+        "ddtest_app-1.0-py3-none-any.whl", "ddtest_bin-1.0-cp313-cp313-manylinux_2_17_x86_64.whl",
+        "ddtest_cext13-1.0-cp313-cp313-linux_x86_64.whl", "ddtest_dep-1.0-py3-none-any.whl", "requirements.lock"]
+    with tarfile.open(done["wheels_archive"]) as tar:
+        assert tar.extractfile("requirements.lock").read().decode().splitlines() == [
+            "ddtest-app==1.0", "ddtest-bin==1.0", "ddtest-cext13==1.0", "ddtest-dep==1.0"]
+    assert not os.path.exists(first["host_built_dir"])  # the pending sources went with it
+    assert bundle.bundle(params) == dict(done, changed=False)
+
+
+def test_a_source_without_static_metadata_gets_pips(tmp_path, index):
+    """No PKG-INFO to trust (here none at all): the placeholder has the metadata pip prepares."""
+    _sdist(index, "ddtest_cext13", tag="cp313-cp313-linux_x86_64")
+    src = _project(tmp_path, "ddtest_cext13\n")
+    result = bundle.bundle(_params(tmp_path, src, "3.13.5", debian_release="13"))
+    assert [item["name"] for item in result["to_build"]] == ["ddtest-cext13"]
+    assert _members(result["sources_archive"]) == ["sources/ddtest_cext13-1.0.tar.gz"]
+
+
+def test_wheels_the_host_did_not_build_for_the_sources_are_refused(tmp_path, index):
+    _sdist(index, "ddtest_cext13", tag="cp313-cp313-linux_x86_64")
+    src = _project(tmp_path, "ddtest_cext13\n")
+    params = _params(tmp_path, src, "3.13.5", debian_release="13")
+    result = bundle.bundle(params)
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    _wheel(wrong, "ddtest_cext13", tag="cp311-cp311-linux_x86_64")
+    with pytest.raises(bundle.BundleError, match=r"cannot complete the wheelhouse: ddtest_cext13-1\.0-cp311-cp311-"
+                                                 r"linux_x86_64\.whl is not for the hosts \(CPython 3\.13 on x86_64\)"):
+        bundle.bundle(dict(params, host_built_wheels=str(wrong)))
+    assert bundle.bundle(params)["to_build"] == result["to_build"]
+
+
+def test_build_requirements_without_wheels_for_the_hosts_are_named(tmp_path, index):
+    """ddtest_bin has wheels for the controller (the build here can try) but not for these hosts."""
+    _sdist(index, "ddtest_cext13", tag="cp313-cp313-linux_aarch64", build_requires=["ddtest_bin"])
+    src = _project(tmp_path, "ddtest_cext13\n")
+    params = dict(_params(tmp_path, src, "3.13.5", "aarch64", debian_release="13"), glibc="2.36")
+    with pytest.raises(bundle.BundleError, match=r"^The build requirements of ddtest-cext13 1\.0 \(ddtest_bin\) have "
+                                                 r"no wheels for the hosts \(CPython 3\.13\.5 on manylinux_2_36_aarch64\)"):
+        bundle.bundle(params)
+
+
+def test_a_c_extension_given_by_url_is_refused(tmp_path, index):
+    archive = _sdist(tmp_path / "elsewhere", "ddtest_urlc", tag="cp311-cp311-linux_x86_64")
+    src = _project(tmp_path, f"ddtest_urlc @ {archive.as_uri()}\n")
+    with pytest.raises(bundle.BundleError, match=r"^ddtest_urlc-1\.0\.tar\.gz has no wheel for the hosts .* a "
+                                                 r"requirement given by URL is built on the controller, pure Python "
+                                                 r"only\. Require ddtest-urlc from a package index"):
         bundle.bundle(_params(tmp_path, src, "3.13.5", debian_release="13"))
-    assert str(failure.value) == (
-        "ddtest_cext==1.0 has no wheel for the hosts (CPython 3.13.5 on manylinux_2_41_x86_64) and its source builds "
-        "ddtest_cext-1.0-cp311-cp311-linux_x86_64.whl, not a pure-Python wheel: C extensions without a wheel for "
-        "the hosts are not supported yet. Require a version of ddtest_cext that has one.")
 
 
 def test_a_requirement_by_url_is_built_here(tmp_path, index):
