@@ -420,7 +420,7 @@ def metadata_name_version(metadata: str) -> tuple[str, str]:
     return canonical_name(fields["name"]), fields["version"]
 
 
-_COMPILED_SOURCES = (".c", ".cc", ".cpp", ".cxx", ".pyx", ".rs", ".f90", "/Cargo.toml")
+_COMPILED_SOURCES = (".c", ".cc", ".cpp", ".cxx", ".pyx", ".rs", ".f90", "/cargo.toml")
 
 
 def compiles_code(member_names: Iterable[str]) -> bool:
