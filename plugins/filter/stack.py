@@ -24,7 +24,8 @@ SECRETS = ("postgresql_app_password", "django_app_secret_key", "postgresql_repli
            "rabbitmq_app_password", "redis_password")
 _VARS = tuple(dict.fromkeys((*stack.RULES, *stack.PUBLIC_DEFAULTS, *stack.DERIVED, *plan.OVERRIDE_VARS,
                              *plan.SIZE_VARS)))
-_FACTS = ("default_ipv4", "memtotal_mb", "processor_vcpus", "distribution_major_version", "hostname", "mounts")
+_FACTS = ("default_ipv4", "memtotal_mb", "processor_vcpus", "distribution_major_version", "hostname", "mounts",
+          "machine")
 
 
 def _origin(value: Any) -> str:

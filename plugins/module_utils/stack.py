@@ -420,6 +420,8 @@ def _platform(hvars: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, A
         "codename": known["codename"],
         "supported": release in PLATFORMS,
         "python": known["python"],
+        # uname -m: with the release's Python and glibc, what the app's wheels are built for.
+        "machine": str(facts.get("machine") or ""),
         "glibc": known["glibc"],
         # Redis's package, unit, paths and account: the implementation this host runs.
         "redis": REDIS_IMPLEMENTATIONS[str(_value(hvars, "redis_implementation"))],
@@ -481,6 +483,20 @@ def app_layout(hvars: Mapping[str, Any]) -> dict[str, Any]:
         "celery_beat_unit": f"celery-{name}-beat.service",
         "mod_wsgi_site": f"{name}-wsgi",
     }
+
+
+def _app_platform_problems(app_hosts: list[str], entries: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The app hosts share one Debian release and machine type: a release's wheels are resolved
+    once, for all of them, and a C extension without a wheel is built on one of them."""
+    def target(host: str) -> str:
+        platform = entries[host]["platform"]
+        return f"Debian {platform['debian']} (Python {platform['python']}) on {platform['machine'] or 'an unknown machine'}"
+    targets = {host: target(host) for host in app_hosts}
+    if len(set(targets.values())) < 2:
+        return []
+    return ["The app hosts (webservers, celery_workers, celery_beat) run different platforms: "
+            + "; ".join(f"{host} {what}" for host, what in targets.items())
+            + ". A release's wheels are built once for all of them: run them on one Debian release and machine type."]
 
 
 def _secrets(host: str, topo: Mapping[str, list[str]]) -> list[str]:
@@ -654,6 +670,7 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
             problems.append(f"redis_implementation = {platform['redis']['implementation']!r} for host {host}: Debian "
                             f"{platform['debian']} does not ship it; use {' or '.join(platform['redis_implementations'])}"
                             " (Valkey needs Debian 13).")
+    problems += _app_platform_problems(topo["app_hosts"], entries)
     kinds = sorted({entries[h]["platform"]["redis"]["implementation"] for h in topo["redis"]})
     if len(kinds) > 1:
         problems.append(f"redis_implementation differs across group redis ({', '.join(kinds)}): its replicas copy the "

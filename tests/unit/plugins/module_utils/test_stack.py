@@ -19,7 +19,7 @@ REFERENCE = {"loadbalancers": ["lb1"], "webservers": ["web1", "web2"], "db_prima
 
 def _facts(index: int, release: str = "12") -> dict:
     return {"default_ipv4": {"address": f"10.0.0.{index}"}, "memtotal_mb": 2048, "processor_vcpus": 2,
-            "distribution_major_version": release}
+            "distribution_major_version": release, "machine": "x86_64"}
 
 
 def _inventory(groups, common=None, per_host=None, release="12"):
@@ -364,3 +364,21 @@ def test_redis_shares_a_port_check_with_the_other_services():
     groups = {"webservers": ["vps1"], "db_primary": ["vps1"], "redis": ["vps1"]}
     with pytest.raises(stack.StackError, match="= 5432 for host vps1: (redis|postgresql)_port already uses that port"):
         _model(groups, common={"redis_port": 5432})
+
+
+def test_app_hosts_on_different_platforms_are_refused_before_anything_changes():
+    """Their wheels are resolved once and a C extension is built on one of them."""
+    hosts, facts = _inventory(REFERENCE)
+    facts["worker1"]["distribution_major_version"] = "13"
+    facts["beat1"]["machine"] = "aarch64"
+    with pytest.raises(stack.StackError) as error:
+        stack.stack_model(hosts, REFERENCE, facts)
+    assert str(error.value) == (
+        "The app hosts (webservers, celery_workers, celery_beat) run different platforms: web1 Debian 12 (Python 3.11) "
+        "on x86_64; web2 Debian 12 (Python 3.11) on x86_64; worker1 Debian 13 (Python 3.13) on x86_64; beat1 Debian 12 "
+        "(Python 3.11) on aarch64. A release's wheels are built once for all of them: run them on one Debian release "
+        "and machine type.")
+    # Other tiers may differ: a database host on another machine type is fine.
+    facts = _inventory(REFERENCE)[1]
+    facts["db1"]["machine"] = facts["db2"]["machine"] = "aarch64"
+    assert stack.stack_model(hosts, REFERENCE, facts)["hosts"]["db1"]["platform"]["machine"] == "aarch64"
