@@ -131,6 +131,22 @@ def _deploy(playbook, source):
     return playbook(DEPLOY, "-e", json.dumps({"django_app_source": str(source)}), timeout=1200)
 
 
+def test_check_mode_on_a_new_release_predicts_it_and_changes_nothing(playbook, hosts, http, tmp_path):
+    """site.yml --check with changed code: the release, its build and its switch are predicted as
+    changes; nothing is unpacked, built or switched on the hosts."""
+    app1 = hosts["app1"]
+    releases = app1.check_output("ls /srv/modern/releases")
+    current = _release(http)
+    source = _copy(tmp_path, "checked")
+    (source / "modern" / "checked.py").write_text("CHECKED = True\n")
+    run = playbook("converge.yml", "--check", "-e", json.dumps({"django_app_source": str(source)}), timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert recap(run.stdout)["app1"]["changed"] > 0
+    assert "would be built on app1" in run.stdout
+    assert app1.check_output("ls /srv/modern/releases") == releases
+    assert _release(http) == current
+
+
 def test_a_requirements_change_is_a_new_release_rolled_out(playbook, hosts, http, tmp_path):
     """The same files with one more requirement: a new release, with a virtualenv of its own that
     has it, serving through the load balancer; the project's files alone did not change."""
