@@ -80,18 +80,20 @@ def test_beat_schedules_from_the_database(shell):
 
 
 def test_the_cache_is_redis_written_to_the_primary_and_read_from_the_replica(shell, hosts, inventory):
-    """Django's RedisCache writes to the first server of LOCATION (db1) and reads from the others
-    (app1, which replicates db1)."""
+    """Django's RedisCache writes to the first server of LOCATION, the primary (the first host of
+    group redis in inventory order), and reads from the others, its replicas."""
+    variables = AnsibleRunner(inventory).get_variables("app1")
+    primary, replica = variables["groups"]["redis"]
     key = f"probe-{uuid.uuid4().hex[:8]}"
     locations = shell("from django.conf import settings; print(' '.join(l.rsplit('@', 1)[-1] "
                       "for l in settings.CACHES['default']['LOCATION']))")
-    assert locations == f"{private_address(hosts['db1'])}:6379/0 {private_address(hosts['app1'])}:6379/0"
+    assert locations == f"{private_address(hosts[primary])}:6379/0 {private_address(hosts[replica])}:6379/0"
     shell(f"from django.core.cache import caches; caches['default'].set({key!r}, 'v', 60)")
     read = f"from django.core.cache import caches; print(type(caches['default']).__name__, caches['default'].get({key!r}))"
     assert eventually(lambda: shell(read) == "RedisCache v", timeout=10)
-    password = AnsibleRunner(inventory).get_variables("app1")["redis_password"]
-    replication = hosts["app1"].check_output("printf %s | redis-cli", f"AUTH {password}\nINFO replication\n")
+    replication = hosts[replica].check_output("printf %s | redis-cli", f"AUTH {variables['redis_password']}\nINFO replication\n")
     assert "role:slave" in replication and "master_link_status:up" in replication, replication
+    assert f"replicaof {private_address(hosts[primary])} 6379" in hosts[replica].file("/etc/redis/redis.conf").content_string
 
 
 def test_redis_is_private_with_a_password_and_sized_as_a_broker(hosts, cluster_plan):
