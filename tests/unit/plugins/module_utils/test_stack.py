@@ -234,10 +234,11 @@ def test_a_single_database_host_needs_no_replication_password():
     assert all("postgresql_replication_password" not in e["secrets"] for e in model["hosts"].values())
 
 
-def test_two_services_on_one_port_are_refused():
-    groups = {"webservers": ["vps1"], "db_primary": ["vps1"], "memcached": ["vps1"]}
-    with pytest.raises(stack.StackError, match="= 5432 for host vps1: (memcached|postgresql)_port already uses that port"):
-        _model(groups, common={"memcached_port": 5432})
+@pytest.mark.parametrize("service", ["memcached", "redis"])
+def test_two_services_on_one_port_are_refused(service):
+    groups = {"webservers": ["vps1"], "db_primary": ["vps1"], service: ["vps1"]}
+    with pytest.raises(stack.StackError, match=f"= 5432 for host vps1: ({service}|postgresql)_port already uses that port"):
+        _model(groups, common={f"{service}_port": 5432})
 
 
 def test_a_host_without_an_address_is_named():
@@ -358,12 +359,6 @@ def test_valkey_runs_on_debian_13_only_and_one_implementation_per_group():
         _model(REDIS, common=valkey)
     with pytest.raises(stack.StackError, match="redis_implementation differs across group redis"):
         _model(REDIS, per_host={"kv2": valkey}, release="13")
-
-
-def test_redis_shares_a_port_check_with_the_other_services():
-    groups = {"webservers": ["vps1"], "db_primary": ["vps1"], "redis": ["vps1"]}
-    with pytest.raises(stack.StackError, match="= 5432 for host vps1: (redis|postgresql)_port already uses that port"):
-        _model(groups, common={"redis_port": 5432})
 
 
 def test_app_hosts_on_different_platforms_are_refused_before_anything_changes():
