@@ -97,8 +97,6 @@ DEFAULT_PLATFORM = "12"
 # stack sets no MEDIA_ROOT and nginx serves no media).
 MEDIA_STORAGES = ("local", "shared", "project")
 
-# Django's cache and Celery's broker: which service of the stack each one uses.
-CACHES, BROKERS = plan.CACHES, plan.BROKERS
 # Redis (group redis) as Debian packages it: redis-server, or Valkey (its fork) on Debian 13.
 REDIS_IMPLEMENTATIONS: dict[str, dict[str, str]] = {
     name: {"implementation": name, "package": f"{name}-server", "service": f"{name}-server",
@@ -222,8 +220,8 @@ RULES: dict[str, Any] = {
     "django_app_media_root": _check_path,
     "django_app_media_url": _check_match(re.compile(r"^/[^\s?#]*/$"), "a URL path starting and ending with /, such as /media/"),
     "django_app_media_storage": _check_choice(MEDIA_STORAGES),
-    "django_app_cache": _check_choice(CACHES),
-    "django_app_celery_broker": _check_choice(BROKERS),
+    "django_app_cache": _check_choice(plan.CACHES),
+    "django_app_celery_broker": _check_choice(plan.BROKERS),
     "redis_implementation": _check_choice(REDIS_IMPLEMENTATIONS),
     "redis_persistence": lambda v: None if isinstance(v, bool) else "must be true or false",
     "redis_maxmemory_policy": _check_choice(tuning.REDIS_POLICIES),
@@ -302,16 +300,13 @@ def topology(groups: Mapping[str, Iterable[str]], primary: str | None = None) ->
     }
 
 
-app_services = plan.app_services
-
-
 def check_topology(groups: Mapping[str, Iterable[str]], celery: bool = True,
                    hvars: Mapping[str, Any] | None = None) -> list[str]:
     """One line per broken rule: the rule, the group and its hosts, what to change (hvars: the
     app's variables, which choose the cache and the broker)."""
     members = {name: list(dict.fromkeys(groups.get(name) or ())) for name in GROUPS}
     hvars = hvars or {}
-    uses = app_services(hvars, groups)
+    uses = plan.app_services(hvars, groups)
 
     def listed(name: str) -> str:
         return ", ".join(members[name]) or "no host"
@@ -337,7 +332,7 @@ def check_topology(groups: Mapping[str, Iterable[str]], celery: bool = True,
     for name, group in (("django_app_cache", uses["cache"]), ("django_app_celery_broker", uses["celery_broker"])):
         if hvars.get(name) and group in GROUPS and not members[group]:
             problems.append(f"{name} = {hvars[name]!r} but group {group} has no host; add one, or choose "
-                            f"another ({', '.join(CACHES if name == 'django_app_cache' else BROKERS)}).")
+                            f"another ({', '.join(plan.CACHES if name == 'django_app_cache' else plan.BROKERS)}).")
     if celery_hosts and not celery:
         problems.append(f"Rule 'Celery hosts need a Celery app': django_app_celery_app is empty but groups "
                         f"celery_workers/celery_beat have {', '.join(dict.fromkeys(celery_hosts))}.")
@@ -656,7 +651,7 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
         raise StackError(problems)
 
     sizing_groups = {name: topo[name] for name in GROUPS}
-    uses = app_services(app_vars, groups)
+    uses = plan.app_services(app_vars, groups)
     try:
         sizing = plan.cluster_plan(_sizing_input(hosts, facts, sizing_groups, entries))
     except (TypeError, ValueError) as exc:
