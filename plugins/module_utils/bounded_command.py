@@ -20,10 +20,8 @@ def _text(data):
     return data.decode("utf-8", errors="replace") if isinstance(data, bytes) else (data or "")
 
 
-def _descendants(pid):
-    """The PIDs of every process below pid, read from /proc (empty where there is none). A child
-    may have left the command's process group (su starts its command in a session of its own),
-    so the group alone does not reach it."""
+def parents():
+    """{parent PID: [child PIDs]} of every process, read from /proc (empty where there is none)."""
     children = {}
     for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
         if not entry.isdigit():
@@ -35,6 +33,13 @@ def _descendants(pid):
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(parent, []).append(int(entry))
+    return children
+
+
+def _descendants(pid):
+    """The PIDs of every process below pid. A child may have left the command's process group (su
+    starts its command in a session of its own), so the group alone does not reach it."""
+    children = parents()
     found, todo = [], [pid]
     while todo:
         for child in children.get(todo.pop(), ()):

@@ -474,6 +474,8 @@ def app_layout(hvars: Mapping[str, Any]) -> dict[str, Any]:
         "health_path": str(_value(hvars, "django_app_health_path")),
         "gunicorn_unit": f"gunicorn-{name}",
         "gunicorn_socket": f"/run/gunicorn-{name}.sock",
+        # Where each gunicorn worker marks itself loaded (the unit's RuntimeDirectory).
+        "gunicorn_ready_dir": f"/run/gunicorn-{name}",
         "celery_unit_prefix": f"celery-{name}",
         "celery_beat_unit": f"celery-{name}-beat.service",
         "mod_wsgi_site": f"{name}-wsgi",

@@ -95,6 +95,7 @@ def test_layout_follows_the_name_and_the_account_variables():
     assert (app["user"], app["group"], app["home"]) == ("shopper", "shopper", "/opt/shop")
     assert app["current"] == "/opt/shop/current" and app["static_root"] == "/opt/shop/static"
     assert app["etc"] == "/etc/shop" and app["gunicorn_socket"] == "/run/gunicorn-shop.sock"
+    assert app["gunicorn_ready_dir"] == "/run/gunicorn-shop"
     assert app["database"] == {"name": "shop", "user": "shop", "replication_user": "replicator"}
     assert app["broker"] == {"user": "shop", "vhost": "shop"}
 
