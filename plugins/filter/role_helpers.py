@@ -37,6 +37,7 @@ _FILTERS = {
     "pgpass_line": role_helpers.pgpass_line,
     "bad_sysctls": role_helpers.bad_sysctls,
     "missing_packages": role_helpers.missing_packages,
+    "in_networks": role_helpers.in_networks,
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
 from typing import Any, Iterable, Mapping, Sequence
@@ -248,3 +249,12 @@ def missing_packages(wanted: Sequence[str], dpkg: Any) -> list[str]:
         if package not in installed and package not in missing:
             missing.append(package)
     return missing
+
+
+def in_networks(address: str, networks: Sequence[str]) -> bool:
+    """Whether the IPv4 or IPv6 address lies in one of the networks (an IPv4-mapped IPv6
+    address, as sshd may report a client, counts as its IPv4 address)."""
+    ip = ipaddress.ip_address(str(address).strip())
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return any(ip in ipaddress.ip_network(str(n), strict=False) for n in networks)

@@ -9,8 +9,9 @@ play; roles and templates only read it. Shape of the result:
 - ``topology``: the hosts of each part of the stack (``db_primary``, ``db_replicas``,
   ``db_hosts``, ``app_hosts``, ``webservers``, ...), in inventory order;
 - ``hosts``: per host its ``address``, ``groups``, ``services``, ``platform`` (Debian release,
-  PostgreSQL version and paths), ``secrets`` (the variables it needs) and ``clients`` (per
-  service it serves, the hosts allowed to connect: pg_hba, bind addresses, firewalls);
+  PostgreSQL version and paths), ``secrets`` (the variables it needs), ``clients`` (per
+  service it serves, the hosts allowed to connect: pg_hba, bind addresses) and ``firewall``
+  (whether it is on and the ports open to whom, from the flows);
 - ``endpoints``: per service, the servers' host, address and port, from each role's public
   port variable on that server;
 - ``flows``: every connection the stack makes: client host, server host, port, protocol,
@@ -56,6 +57,8 @@ PUBLIC_DEFAULTS: dict[str, Any] = {
     "rabbitmq_amqp_port": 5672,
     "mod_wsgi_listen_port": 8081,
     "haproxy_http_port": 80,
+    "firewall_enabled": True,
+    "firewall_ssh_sources": ["0.0.0.0/0", "::/0"],
 }
 # Defaults that follow another value (None here): documented in the roles' argument specs.
 #   django_app_static_root      <home>/static
@@ -194,6 +197,17 @@ def _check_path(value: Any) -> str | None:
     return None
 
 
+def _check_networks(value: Any) -> str | None:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
+        return "must be a non-empty list of addresses or networks, such as 203.0.113.0/24"
+    for item in value:
+        try:
+            ipaddress.ip_network(str(item), strict=False)
+        except ValueError:
+            return f"must be a list of addresses or networks: {_describe(item)} is neither"
+    return None
+
+
 def _check_mapping(value: Any) -> str | None:
     return None if isinstance(value, Mapping) else "must be a mapping of setting names to values"
 
@@ -241,6 +255,10 @@ RULES: dict[str, Any] = {
     "rabbitmq_vm_memory_high_watermark": _check_rabbit_limit,
     "rabbitmq_disk_free_limit": _check_rabbit_limit,
     "mod_wsgi_mpm": _check_choice(tuning.APACHE_MPMS),
+    "firewall_enabled": lambda v: None if isinstance(v, bool) else "must be true or false",
+    "firewall_ssh_sources": _check_networks,
+    # The SSH port the firewall keeps open (Ansible's own variable).
+    "ansible_port": _check_port,
     "django_deploy_host_memory_mb": lambda v: _check_int(v, tuning.MIN_HOST_MEMORY_MB),
     "django_deploy_host_cpus": _check_count,
     # Seconds the longest commands may run (bounded_command) before the task fails naming them.
@@ -576,6 +594,51 @@ def _flows(topo: Mapping[str, list[str]], ports: Mapping[str, Mapping[str, int]]
     return flows
 
 
+def _firewall(host: str, hvars: Mapping[str, Any], flows: Iterable[Mapping[str, Any]],
+              entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The host's input rules (role firewall): SSH from firewall_ssh_sources, and each port the
+    flows name on this host, open to the world for a public flow, else to its clients' addresses
+    only. Loopback (a host's connections to itself), established traffic and ICMP are allowed
+    by the role, everything else is dropped."""
+    rules: dict[tuple[int, str], dict[str, Any]] = {}
+
+    def rule(port: int, protocol: str, service: str) -> dict[str, Any]:
+        found = rules.setdefault((port, protocol), {"port": port, "protocol": protocol, "services": [],
+                                                    "public": False, "sources": []})
+        if service not in found["services"]:
+            found["services"].append(service)
+        return found
+
+    ssh = rule(int(_whole(hvars.get("ansible_port")) or 22), "tcp", "ssh")
+    ssh["sources"] = [ipaddress.ip_network(str(s), strict=False).with_prefixlen
+                      for s in _value(hvars, "firewall_ssh_sources")]
+    for flow in flows:
+        if flow["server"] != host or flow["protocol"] == "unix" or flow["client"] == host:
+            continue
+        found = rule(flow["port"], flow["protocol"], flow["service"])
+        if flow["client"] == "any":
+            found["public"] = True
+            continue
+        address = entries[flow["client"]]["address"]
+        if address is None:  # plan.yml without facts: nothing is applied from it
+            continue
+        source = ipaddress.ip_network(address).with_prefixlen
+        if source not in found["sources"]:
+            found["sources"].append(source)
+    for found in rules.values():
+        networks = [ipaddress.ip_network(s) for s in found["sources"]]
+        # Open to every address of both families: the same as public.
+        if {str(n) for n in networks if n.prefixlen == 0} >= {"0.0.0.0/0", "::/0"}:
+            found["public"] = True
+        found["ipv4"] = [] if found["public"] else sorted((str(n) for n in networks if n.version == 4),
+                                                          key=lambda s: ipaddress.ip_network(s))
+        found["ipv6"] = [] if found["public"] else sorted((str(n) for n in networks if n.version == 6),
+                                                          key=lambda s: ipaddress.ip_network(s))
+        del found["sources"]
+    return {"enabled": bool(_value(hvars, "firewall_enabled")),
+            "rules": sorted(rules.values(), key=lambda r: (r["port"], r["protocol"]))}
+
+
 def _ports(host: str, hvars: Mapping[str, Any], topo: Mapping[str, list[str]]) -> dict[str, int]:
     nginx_default = NGINX_PORT_BEHIND_HAPROXY if host in topo["loadbalancers"] else 80
     amqp = tuning.coerce_int("rabbitmq_amqp_port", _value(hvars, "rabbitmq_amqp_port"))
@@ -680,8 +743,10 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
         raise StackError(problems)
 
     flows = _flows(topo, ports, app_server)
-    for entry in entries.values():
+    for host, entry in entries.items():
         entry["clients"] = {}
+        if host in topo["all"]:
+            entry["firewall"] = _firewall(host, hosts.get(host) or {}, flows, entries)
     for flow in flows:
         if flow["client"] == "any" or flow["protocol"] == "unix":
             continue

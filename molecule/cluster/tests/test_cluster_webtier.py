@@ -72,11 +72,12 @@ def test_static_file_is_served_by_nginx_with_gzip_and_cache_headers(http, hosts)
 
 
 def test_unknown_host_names_are_refused(http):
-    # The control: web1's nginx does answer on the cluster's port, so a refusal below is its own
-    # (it closes the connection, 444), not a port nothing listens on.
-    assert http(web_url("web1"), {"Host": SITE}).get("status") == 200
+    # The control: web1's nginx does answer on the cluster's port (from lb1, the one host its
+    # firewall lets in), so a refusal below is its own (it closes the connection, 444), not a
+    # port nothing listens on.
+    assert http(web_url("web1"), {"Host": SITE}, client="lb1").get("status") == 200
     for target in (web_url("web1"), LB):
-        answer = http(target, {"Host": "evil.example"})
+        answer = http(target, {"Host": "evil.example"}, client="lb1")
         assert "error" in answer or answer["status"] >= 400, answer
         assert "refused" not in answer.get("error", "").lower(), answer
 
@@ -137,7 +138,7 @@ def test_check_deploy_reports_no_errors(hosts):
 
 
 def test_health_endpoint_checks_the_database_and_names_the_release(http, hosts):
-    answer = http(web_url("web1", "/healthz"), {"Host": "localhost"})
+    answer = http(web_url("web1", "/healthz"), {"Host": "localhost"}, client="lb1")
     assert answer["status"] == 200 and answer["body"] == "ok\n"
     current = hosts["web1"].file("/srv/demo/current").linked_to.rsplit("/", 1)[-1]
     assert answer["headers"]["x-django-deploy-release"] == current

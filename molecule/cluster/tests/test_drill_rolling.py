@@ -44,8 +44,8 @@ def _project(tmp_path_factory, version, broken=False):
 
 def _served(http):
     """The release each web host's application answers its health check with, through its nginx
-    (on the cluster's nginx port)."""
-    answers = {name: http(web_url(name, "/healthz"), {"Host": "localhost"}) for name in WEB}
+    (on the cluster's nginx port), asked from lb1, which the web hosts' firewalls let in."""
+    answers = {name: http(web_url(name, "/healthz"), {"Host": "localhost"}, client="lb1") for name in WEB}
     assert all(a.get("status") == 200 for a in answers.values()), answers
     return {name: a["headers"]["x-django-deploy-release"] for name, a in answers.items()}
 

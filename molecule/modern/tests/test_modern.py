@@ -102,10 +102,13 @@ def test_redis_is_private_with_a_password_and_sized_as_a_broker(hosts, cluster_p
     assert db1.socket(f"tcp://{address}:6379").is_listening
     assert db1.socket("tcp://127.0.0.1:6379").is_listening
     assert not db1.socket("tcp://0.0.0.0:6379").is_listening
-    # From another host, without the password: refused.
-    answer = hosts["lb1"].run("python3 -c %s", "import socket; s = socket.create_connection(('%s', 6379), 5); "
-                              "s.sendall(b'PING\\r\\n'); print(s.recv(100).decode())" % address)
+    # From an app host without the password: refused by Redis. From the load balancer, which
+    # uses no Redis: not even a connection (the firewall drops it).
+    ping = "import socket; s = socket.create_connection(('%s', 6379), 5); s.sendall(b'PING\\r\\n'); print(s.recv(100).decode())"
+    answer = hosts["app1"].run("python3 -c %s", ping % address)
     assert "NOAUTH" in answer.stdout, answer.stdout + answer.stderr
+    outside = hosts["lb1"].run("python3 -c %s", ping % address)
+    assert outside.rc != 0 and "timed out" in outside.stderr, outside.stdout + outside.stderr
     config = db1.file("/etc/redis/redis.conf").content_string
     plan = cluster_plan["hosts"]["db1"]["redis"]
     assert f"maxmemory {plan['maxmemory_mb']}mb" in config and "appendonly yes" in config

@@ -140,9 +140,64 @@ def test_client_host_logs_in_with_scram(hosts):
 
 
 def test_host_outside_the_inventory_is_refused(hosts):
+    # db1's firewall drops the connection; behind it, pg_hba has no line for out1 either.
     result = app_psql(hosts["out1"], "db1", "SELECT 1")
     assert result.rc != 0
-    assert "no pg_hba.conf entry" in result.stderr, result.stderr
+    assert "timeout expired" in result.stderr, result.stderr
+    assert private_address(hosts["out1"]) not in hosts["db1"].file(f"{PG['config_dir']}/pg_hba.conf").content_string
+
+
+# What answers a TCP connection, from the host it runs on: {"address:port": "open" | "timeout" | error}.
+PROBE = r"""
+import concurrent.futures, json, socket, sys
+
+def probe(target):
+    address, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((address, int(port)), timeout=3).close()
+        return "open"
+    except socket.timeout:
+        return "timeout"
+    except OSError as exc:
+        return type(exc).__name__
+
+with concurrent.futures.ThreadPoolExecutor(16) as pool:
+    print(json.dumps(dict(zip(sys.argv[1:], pool.map(probe, sys.argv[1:])))))
+"""
+# The ports open to anyone: HAProxy's on the load balancer, and SSH everywhere (firewall_ssh_sources' default).
+PUBLIC = {("lb1", 80)}
+
+
+def listening_ports(host) -> set[int]:
+    """The TCP ports the host listens on other than on loopback only."""
+    ports = set()
+    for line in host.check_output("ss -Hltn").splitlines():
+        address, port = line.split()[3].rsplit(":", 1)
+        if not address.startswith("127.") and address != "[::1]":
+            ports.add(int(port))
+    return ports
+
+
+def probe(client, targets):
+    return json.loads(client.check_output("python3 -c %s %s", PROBE, " ".join(targets)))
+
+
+def test_an_outsider_reaches_only_the_public_ports(hosts):
+    targets = {f"{private_address(hosts[name])}:{port}": (name, port)
+               for name in ("lb1", "web1", "db1", "db2")
+               for port in listening_ports(hosts[name]) if port != 22 and (name, port) not in PUBLIC}
+    assert len(targets) >= 4, targets  # web1's nginx, db1's and db2's PostgreSQL at least
+    answers = probe(hosts["out1"], list(targets))
+    report(f"firewall: from out1, {len(answers)} internal ports of lb1, web1, db1, db2: "
+           + ", ".join(f"{targets[t][0]}:{targets[t][1]} {answer}" for t, answer in sorted(answers.items())))
+    assert all(answer == "timeout" for answer in answers.values()), answers
+    site = probe(hosts["out1"], [f"{private_address(hosts['lb1'])}:80"])
+    assert set(site.values()) == {"open"}, site
+
+
+def test_the_app_host_reaches_its_tiers_through_the_firewall(hosts):
+    answers = probe(hosts["web1"], [f"{private_address(hosts[name])}:5432" for name in ("db1", "db2")])
+    assert set(answers.values()) == {"open"}, answers
 
 
 def test_app_host_cannot_replicate(hosts):
@@ -165,6 +220,11 @@ def test_replication_password_only_in_the_passfile(hosts):
 
 # --- 2. Scale-out by inventory: web2 and db3 added, site.yml run again ------------------------
 
+def firewall_rules(host) -> str:
+    """The rules of the host's firewall as nftables holds them (its own table)."""
+    return host.check_output("nft list table inet django_deploy")
+
+
 def main_pids(hosts):
     """What runs on the hosts that were there before the scale-out: PIDs that a restart changes."""
     return {
@@ -184,6 +244,8 @@ def scaled(hosts, playbook, loadgen):
     does for hosts added to its inventory), add them to the inventory and run site.yml again."""
     before = main_pids(hosts)
     running = [name for name in hosts if name not in NEW_HOSTS]
+    rules = {name: firewall_rules(hosts[name]) for name in running if name != "out1"}
+    since = hosts["web1"].check_output("date +%s")
     addresses = {name: private_address(hosts[name]) for name in running}
     started = time.monotonic()
     with loadgen("scale-out", min_requests=500) as load:
@@ -197,7 +259,7 @@ def scaled(hosts, playbook, loadgen):
            f" rc {start.returncode}/{run.returncode}")
     assert run.returncode == 0, run.stdout[-4000:]
     return {"before": before, "after": main_pids(hosts), "output": run.stdout, "addresses": (addresses, moved),
-            "load": load}
+            "load": load, "since": since, "rules": (rules, {name: firewall_rules(hosts[name]) for name in [*rules, *NEW_HOSTS]})}
 
 
 def test_starting_hosts_moved_no_running_host(scaled):
@@ -208,6 +270,32 @@ def test_starting_hosts_moved_no_running_host(scaled):
 def test_site_answered_throughout_the_scale_out(scaled):
     load = scaled["load"]
     assert load["total"] >= 500 and load["failed"] == 0, load_summary("scale-out", load)
+
+
+def test_the_new_hosts_opened_exactly_the_ports_they_need(hosts, scaled):
+    before, after = scaled["rules"]
+    web2, db3 = (private_address(hosts[name]) for name in NEW_HOSTS)
+    # The database hosts let the new app host and the new database host in on PostgreSQL's port.
+    for name in ("db1", "db2"):
+        line = next(line for line in after[name].splitlines() if "dport 5432" in line)
+        assert web2 in line and db3 in line, after[name]
+        assert before[name] != after[name]
+    # Nothing else changed where nothing new connects.
+    assert after["lb1"] == before["lb1"] and after["web1"] == before["web1"]
+    # web2 opens nginx to lb1 only; db3, PostgreSQL to the app host and the other database hosts.
+    lb1 = private_address(hosts["lb1"])
+    assert [line.strip() for line in after["web2"].splitlines() if "dport 80 " in line] == [
+        f"ip saddr {lb1} tcp dport 80 accept"], after["web2"]
+    line = next(line for line in after["db3"].splitlines() if "dport 5432" in line)
+    assert {private_address(hosts[name]) for name in ("web1", "web2", "db1", "db2")} <= set(re.findall(r"[\d.]+(?=[,}/ ])", line))
+
+
+def test_web1_took_the_new_replica_in_new_workers_without_a_reload(hosts, scaled):
+    # Its settings module changed (db3 is a replica): new workers (TTIN) loaded it before the old
+    # ones were stopped (TTOU); no HUP, which stops the old ones first.
+    journal = hosts["web1"].check_output(f"journalctl -u gunicorn-demo.service --since @{scaled['since']} -o cat")
+    signals = re.findall(r"Handling signal: (\w+)", journal)
+    assert "ttin" in signals and "ttou" in signals and "hup" not in signals, signals
 
 
 def test_nothing_already_running_was_restarted(scaled):

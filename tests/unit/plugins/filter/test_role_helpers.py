@@ -21,7 +21,7 @@ from ansible_collections.django_deploy.stack.plugins.filter.role_helpers import 
 from ansible_collections.django_deploy.stack.plugins.module_utils import role_helpers as rh
 
 FILTERS = FilterModule().filters()
-NAMES = ["rabbitmq_state", "releases_to_remove", "pgpass_line", "bad_sysctls", "missing_packages"]
+NAMES = ["rabbitmq_state", "releases_to_remove", "pgpass_line", "bad_sysctls", "missing_packages", "in_networks"]
 FILTER_DIR = Path(__file__).resolve().parents[4] / "plugins" / "filter"
 RELEASES = "/srv/demo/releases"
 WHEELS = "/srv/demo/wheels"
@@ -174,3 +174,16 @@ def test_missing_packages_matches_the_former_jinja(wanted, rows):
     lines = [f"{package} {status}" for package, status in rows]
     # The former difference went through a set: same members, in any order.
     assert sorted(rh.missing_packages(wanted, lines)) == sorted(render(FORMER_MISSING, wanted=wanted, lines=lines))
+
+
+@pytest.mark.parametrize(("address", "networks", "expected"), [
+    ("192.0.2.10", ["0.0.0.0/0", "::/0"], True),
+    ("192.0.2.10", ["192.0.2.0/24"], True),
+    ("192.0.2.10", ["192.0.2.11"], False),
+    ("::ffff:192.0.2.10", ["192.0.2.10/32"], True),
+    ("2001:db8::5", ["2001:db8::/64"], True),
+    ("2001:db8::5", ["0.0.0.0/0"], False),
+    ("10.1.2.3", ["10.1.2.0/8"], True),  # host bits set: the network they belong to
+])
+def test_in_networks(address, networks, expected):
+    assert FILTERS["in_networks"](address, networks) is expected

@@ -378,3 +378,80 @@ def test_app_hosts_on_different_platforms_are_refused_before_anything_changes():
     facts = _inventory(REFERENCE)[1]
     facts["db1"]["machine"] = facts["db2"]["machine"] = "aarch64"
     assert stack.stack_model(hosts, REFERENCE, facts)["hosts"]["db1"]["platform"]["machine"] == "aarch64"
+
+
+# --- Firewall: the ports each host opens, and to whom, from the flows --------------------------
+
+def _rules(model, host):
+    return {(r["port"], r["protocol"]): r for r in model["hosts"][host]["firewall"]["rules"]}
+
+
+def test_firewall_opens_each_internal_port_to_its_clients_only():
+    model = _model()
+    # Addresses follow the sorted host names: beat1 .1, cache1 .2, db1 .3, db2 .4, lb1 .5, mq1 .6, web1 .7, web2 .8, worker1 .9.
+    db1 = _rules(model, "db1")
+    assert set(db1) == {(22, "tcp"), (5432, "tcp")}
+    assert db1[(5432, "tcp")]["ipv4"] == ["10.0.0.1/32", "10.0.0.4/32", "10.0.0.7/32", "10.0.0.8/32", "10.0.0.9/32"]
+    assert not db1[(5432, "tcp")]["public"] and db1[(5432, "tcp")]["services"] == ["postgresql"]
+    assert _rules(model, "cache1")[(11211, "tcp")]["ipv4"] == ["10.0.0.1/32", "10.0.0.7/32", "10.0.0.8/32", "10.0.0.9/32"]
+    web1 = _rules(model, "web1")
+    assert set(web1) == {(22, "tcp"), (80, "tcp")} and web1[(80, "tcp")]["ipv4"] == ["10.0.0.5/32"]
+    lb1 = _rules(model, "lb1")
+    assert lb1[(80, "tcp")]["public"] and lb1[(80, "tcp")]["ipv4"] == []
+    # A Celery-only host serves nothing: SSH only.
+    assert set(_rules(model, "worker1")) == {(22, "tcp")}
+    assert model["hosts"]["db1"]["firewall"]["enabled"] is True
+
+
+def test_firewall_ssh_is_open_to_the_world_by_default_and_follows_the_inventory():
+    assert _rules(_model(), "db1")[(22, "tcp")]["public"]
+    model = _model(common={"firewall_ssh_sources": ["192.0.2.10", "2001:db8::/64"], "ansible_port": 2222})
+    ssh = _rules(model, "db1")[(2222, "tcp")]
+    assert not ssh["public"] and ssh["ipv4"] == ["192.0.2.10/32"] and ssh["ipv6"] == ["2001:db8::/64"]
+    assert ssh["services"] == ["ssh"]
+
+
+def test_firewall_opens_rabbitmq_cluster_ports_between_nodes_and_nginx_to_the_world_without_haproxy():
+    groups = {"webservers": ["web1"], "db_primary": ["db1"], "rabbitmq": ["mq1", "mq2"], "celery_workers": ["web1"]}
+    model = _model(groups)
+    mq1 = _rules(model, "mq1")
+    assert mq1[(4369, "tcp")]["ipv4"] == ["10.0.0.3/32"]  # mq2 and mq1[(25672, "tcp")]["services"] == ["rabbitmq_dist"]
+    assert _rules(model, "web1")[(80, "tcp")]["public"]
+
+
+def test_an_all_in_one_host_opens_only_ssh_and_its_public_port():
+    groups = {"loadbalancers": ["vps1"], "webservers": ["vps1"], "db_primary": ["vps1"], "memcached": ["vps1"]}
+    rules = _rules(_model(groups), "vps1")
+    # Its own connections (nginx on 8080, PostgreSQL, memcached) go through loopback.
+    assert set(rules) == {(22, "tcp"), (80, "tcp")}
+
+
+def test_adding_a_web_host_opens_exactly_what_it_needs():
+    before = _model()
+    groups = {**REFERENCE, "webservers": ["web1", "web2", "web3"]}
+    after = _model(groups)
+    changed = {h for h in after["hosts"] if after["hosts"][h].get("firewall") != before["hosts"].get(h, {}).get("firewall")}
+    # Addresses shift with the sorted names (web3 .9, worker1 .10): compare by host instead.
+    for host in ("db1", "db2", "cache1", "mq1"):
+        port = {"db1": 5432, "db2": 5432, "cache1": 11211, "mq1": 5672}[host]
+        sources = set(_rules(after, host)[(port, "tcp")]["ipv4"])
+        assert after["hosts"]["web3"]["address"] + "/32" in sources
+    assert set(_rules(after, "web3")) == {(22, "tcp"), (80, "tcp")}
+    assert "lb1" not in changed or _rules(after, "lb1") == _rules(before, "lb1")
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("10.0.0.0/8", "firewall_ssh_sources = '10.0.0.0/8', for every host: must be a non-empty list"),
+    (["10.0.0.300"], "firewall_ssh_sources = a list, for every host: must be a list of addresses or networks: '10.0.0.300' is neither"),
+    ([], "firewall_ssh_sources = a list, for every host: must be a non-empty list"),
+])
+def test_bad_ssh_sources_are_refused_naming_the_variable(value, message):
+    with pytest.raises(stack.StackError) as error:
+        _model(common={"firewall_ssh_sources": value})
+    assert any(line.startswith(message) for line in error.value.problems), error.value.problems
+
+
+def test_firewall_enabled_must_be_a_boolean():
+    with pytest.raises(stack.StackError, match="firewall_enabled = 'yes', for every host: must be true or false"):
+        _model(common={"firewall_enabled": "yes"})
+    assert _model(common={"firewall_enabled": False})["hosts"]["db1"]["firewall"]["enabled"] is False
