@@ -39,7 +39,8 @@ done
 wait
 
 echo
-echo "molecule scenario wall times ($jobs_max at a time, $(( $(date +%s) - started ))s in all):"
+sum=$(awk '$2 == "passed" || $2 == "FAILED" { sub(/s$/, "", $3); total += $3 } END { print total + 0 }' "$summary")
+echo "molecule scenario wall times ($jobs_max at a time, $(( $(date +%s) - started ))s in all, ${sum}s summed):"
 sed 's/^/  /' "$summary"
 passed=$(awk '$2 == "passed"' "$summary" | wc -l)
 failed=$(awk '$2 == "FAILED"' "$summary" | wc -l)
