@@ -136,6 +136,17 @@ def _deploy(playbook, source):
     return playbook(DEPLOY, "-e", json.dumps({"django_app_source": str(source)}), timeout=1200)
 
 
+def test_ssh_sources_that_leave_ansible_out_are_refused_before_any_firewall_changes(playbook, hosts):
+    """These hosts are reached over SSH: sources without the controller's address would refuse
+    Ansible's next connection. site.yml stops, naming the variable, before applying any rule."""
+    rules = "nft list table inet django_deploy"
+    before = {name: hosts[name].check_output(rules) for name in ("db1", "app1", "lb1")}
+    run = playbook("converge.yml", "-e", json.dumps({"firewall_ssh_sources": ["192.0.2.1/32"]}), timeout=900)
+    assert run.returncode != 0
+    assert "which firewall_ssh_sources (192.0.2.1/32) leaves out" in run.stdout, run.stdout[-3000:]
+    assert {name: hosts[name].check_output(rules) for name in before} == before
+
+
 def test_check_mode_on_a_new_release_predicts_it_and_changes_nothing(playbook, hosts, http, tmp_path):
     """site.yml --check with changed code: the release, its build and its switch are predicted as
     changes; nothing is unpacked, built or switched on the hosts."""
