@@ -631,9 +631,9 @@ def _firewall(host: str, hvars: Mapping[str, Any], flows: Iterable[Mapping[str, 
         if {str(n) for n in networks if n.prefixlen == 0} >= {"0.0.0.0/0", "::/0"}:
             found["public"] = True
         found["ipv4"] = [] if found["public"] else sorted((str(n) for n in networks if n.version == 4),
-                                                          key=lambda s: ipaddress.ip_network(s))
+                                                          key=ipaddress.ip_network)
         found["ipv6"] = [] if found["public"] else sorted((str(n) for n in networks if n.version == 6),
-                                                          key=lambda s: ipaddress.ip_network(s))
+                                                          key=ipaddress.ip_network)
         del found["sources"]
     return {"enabled": bool(_value(hvars, "firewall_enabled")),
             "rules": sorted(rules.values(), key=lambda r: (r["port"], r["protocol"]))}
