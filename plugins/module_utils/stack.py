@@ -197,6 +197,22 @@ def _check_path(value: Any) -> str | None:
     return None
 
 
+# Booleans as `-e name=value` hands them over (text), beside YAML's own.
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _bool(value: Any) -> bool | None:
+    """The boolean a value stands for, or None when it stands for none."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    return True if text in _TRUE else False if text in _FALSE else None
+
+
+def _check_bool(value: Any) -> str | None:
+    return None if _bool(value) is not None else "must be true or false"
+
+
 def _check_networks(value: Any) -> str | None:
     if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
         return "must be a non-empty list of addresses or networks, such as 203.0.113.0/24"
@@ -255,7 +271,7 @@ RULES: dict[str, Any] = {
     "rabbitmq_vm_memory_high_watermark": _check_rabbit_limit,
     "rabbitmq_disk_free_limit": _check_rabbit_limit,
     "mod_wsgi_mpm": _check_choice(tuning.APACHE_MPMS),
-    "firewall_enabled": lambda v: None if isinstance(v, bool) else "must be true or false",
+    "firewall_enabled": _check_bool,
     "firewall_ssh_sources": _check_networks,
     # The SSH port the firewall keeps open (Ansible's own variable).
     "ansible_port": _check_port,
@@ -635,7 +651,7 @@ def _firewall(host: str, hvars: Mapping[str, Any], flows: Iterable[Mapping[str, 
         found["ipv6"] = [] if found["public"] else sorted((str(n) for n in networks if n.version == 6),
                                                           key=ipaddress.ip_network)
         del found["sources"]
-    return {"enabled": bool(_value(hvars, "firewall_enabled")),
+    return {"enabled": bool(_bool(_value(hvars, "firewall_enabled"))),
             "rules": sorted(rules.values(), key=lambda r: (r["port"], r["protocol"]))}
 
 

@@ -451,7 +451,12 @@ def test_bad_ssh_sources_are_refused_naming_the_variable(value, message):
     assert any(line.startswith(message) for line in error.value.problems), error.value.problems
 
 
-def test_firewall_enabled_must_be_a_boolean():
-    with pytest.raises(stack.StackError, match="firewall_enabled = 'yes', for every host: must be true or false"):
-        _model(common={"firewall_enabled": "yes"})
-    assert _model(common={"firewall_enabled": False})["hosts"]["db1"]["firewall"]["enabled"] is False
+@pytest.mark.parametrize(("value", "enabled"), [(False, False), ("false", False), ("no", False), (True, True),
+                                                ("yes", True), ("1", True)])
+def test_firewall_enabled_takes_booleans_and_their_text_as_extra_vars_give_them(value, enabled):
+    assert _model(common={"firewall_enabled": value})["hosts"]["db1"]["firewall"]["enabled"] is enabled
+
+
+def test_firewall_enabled_refuses_other_values():
+    with pytest.raises(stack.StackError, match="firewall_enabled = 'sometimes', for every host: must be true or false"):
+        _model(common={"firewall_enabled": "sometimes"})
