@@ -119,7 +119,9 @@ molecule: venv docker-hosts  ## Every molecule scenario (create, converge, idemp
 	@grep -v '^#' molecule/QUARANTINE 2>/dev/null | sed 's/^/quarantined (not run): /' || true
 	tools/run-scenarios.sh $(SCENARIOS)
 
-test: unit lint molecule  ## Everything CI runs
+test: venv docker-hosts  ## Everything CI runs: unit and lint beside every molecule scenario
+	@grep -v '^#' molecule/QUARANTINE 2>/dev/null | sed 's/^/quarantined (not run): /' || true
+	tools/test-all.sh $(SCENARIOS)
 
 demo: venv docker-hosts  ## The reference topology as local Docker hosts, deployed with site.yml
 	tools/demo.sh up $(INVENTORY)
