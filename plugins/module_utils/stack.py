@@ -651,7 +651,9 @@ def _firewall(host: str, hvars: Mapping[str, Any], flows: Iterable[Mapping[str, 
         found["ipv6"] = [] if found["public"] else sorted((str(n) for n in networks if n.version == 6),
                                                           key=ipaddress.ip_network)
         del found["sources"]
-    return {"enabled": bool(_bool(_value(hvars, "firewall_enabled"))),
+    # Who may open SSH connections, as networks: what the role checks Ansible's own address against.
+    ssh_sources = ["0.0.0.0/0", "::/0"] if ssh["public"] else ssh["ipv4"] + ssh["ipv6"]
+    return {"enabled": bool(_bool(_value(hvars, "firewall_enabled"))), "ssh_sources": ssh_sources,
             "rules": sorted(rules.values(), key=lambda r: (r["port"], r["protocol"]))}
 
 

@@ -405,9 +405,11 @@ def test_firewall_opens_each_internal_port_to_its_clients_only():
 
 def test_firewall_ssh_is_open_to_the_world_by_default_and_follows_the_inventory():
     assert _rules(_model(), "db1")[(22, "tcp")]["public"]
+    assert _model()["hosts"]["db1"]["firewall"]["ssh_sources"] == ["0.0.0.0/0", "::/0"]
     model = _model(common={"firewall_ssh_sources": ["192.0.2.10", "2001:db8::/64"], "ansible_port": 2222})
     ssh = _rules(model, "db1")[(2222, "tcp")]
     assert not ssh["public"] and ssh["ipv4"] == ["192.0.2.10/32"] and ssh["ipv6"] == ["2001:db8::/64"]
+    assert model["hosts"]["db1"]["firewall"]["ssh_sources"] == ["192.0.2.10/32", "2001:db8::/64"]
     assert ssh["services"] == ["ssh"]
 
 
