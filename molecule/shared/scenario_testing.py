@@ -43,6 +43,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -101,9 +102,12 @@ def scenario_directory() -> Path:
 
 
 def request_from(host, url: str, headers: Mapping[str, str] | None = None, data: str = "",
-                 timeout: float = 10) -> dict[str, Any]:
-    """One HTTP request made by python3 inside a testinfra host; see http_fixture for the answer."""
-    cmd = host.run("python3 -c %s %s %s %s %s", _CLIENT, url, json.dumps(dict(headers or {})), data, str(timeout))
+                 timeout: float = 10, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """One HTTP request made by python3 inside a testinfra host; see http_fixture for the answer.
+    env: its environment, such as SSL_CERT_FILE (the CA HTTPS answers are verified with)."""
+    assign = " ".join(shlex.quote(f"{name}={value}") for name, value in (env or {}).items())
+    cmd = host.run(f"env {assign} python3 -c %s %s %s %s %s", _CLIENT, url, json.dumps(dict(headers or {})), data,
+                   str(timeout))
     assert cmd.rc == 0, cmd.stderr
     return json.loads(cmd.stdout)
 
@@ -272,15 +276,16 @@ def playbook(inventory) -> Callable[..., subprocess.CompletedProcess]:
     return run
 
 
-def http_fixture(client: str):
-    """An ``http`` fixture whose requests are made from inside host `client` by default."""
+def http_fixture(client: str, env: Mapping[str, str] | None = None):
+    """An ``http`` fixture whose requests are made from inside host `client` by default (with
+    the environment env: SSL_CERT_FILE for HTTPS)."""
     default_client = client
 
     @pytest.fixture(scope="session")
     def http(hosts) -> Callable[..., dict[str, Any]]:
         def get(url: str, headers: Mapping[str, str] | None = None, data: str = "",
                 client: str = default_client) -> dict[str, Any]:
-            return request_from(hosts[client], url, headers, data)
+            return request_from(hosts[client], url, headers, data, env=env)
         return get
 
     return http
@@ -301,7 +306,8 @@ LOADGEN = "/usr/local/bin/django-deploy-loadgen"
 DEMO_STYLESHEET = r'href="(/static/notes/site\.[0-9a-f]{12}\.css)"'
 
 
-def loadgen_fixture(client: str, url: str, site: str, static: str = DEMO_STYLESHEET):
+def loadgen_fixture(client: str, url: str, site: str, static: str = DEMO_STYLESHEET,
+                    env: Mapping[str, str] | None = None):
     """A ``loadgen`` fixture: loadgen(name, min_requests=...) is a context manager running
     tools/loadgen.py on host `client` against `url` (the page, served under the name `site`, and
     the static file the page links to, the first group of the regex `static`) for as long as its
@@ -313,7 +319,8 @@ def loadgen_fixture(client: str, url: str, site: str, static: str = DEMO_STYLESH
         host = hosts[client]
         script = base64.b64encode((ROOT / "tools" / "loadgen.py").read_bytes()).decode()
         host.check_output(f"echo {script} | base64 -d > {LOADGEN} && chmod 0755 {LOADGEN}")
-        asset = re.search(static, request_from(host, url, {"Host": site})["body"]).group(1)
+        asset = re.search(static, request_from(host, url, {"Host": site}, env=env)["body"]).group(1)
+        setenv = " ".join(f"--setenv={name}={value}" for name, value in (env or {}).items())
 
         @contextlib.contextmanager
         def run(name, min_requests=2000, rate=40, threads=6):
@@ -321,7 +328,7 @@ def loadgen_fixture(client: str, url: str, site: str, static: str = DEMO_STYLESH
             host.check_output(f"rm -f {out} {stop}")
             # A transient unit: it outlives this command, and systemd bounds it even if we do not stop it.
             host.check_output(
-                f"systemd-run --unit=loadgen-{name} --collect -p RuntimeMaxSec=1800 {LOADGEN}"
+                f"systemd-run --unit=loadgen-{name} --collect -p RuntimeMaxSec=1800 {setenv} {LOADGEN}"
                 f" --url {url.rstrip('/')} --host {site} --path / --path {asset} --threads {threads} --rate {rate}"
                 f" --timeout 5 --min-requests {min_requests} --max-seconds 1500 --stop-file {stop} --out {out}")
             result = {}

@@ -38,6 +38,7 @@ _FILTERS = {
     "bad_sysctls": role_helpers.bad_sysctls,
     "missing_packages": role_helpers.missing_packages,
     "in_networks": role_helpers.in_networks,
+    "certificate_problems": role_helpers.certificate_problems,
 }
 
 

@@ -258,3 +258,46 @@ def in_networks(address: str, networks: Sequence[str]) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     return any(ip in ipaddress.ip_network(str(n), strict=False) for n in networks)
+
+
+# --- HTTPS: the certificate and key given (tls_mode files) -----------------------------------------
+
+def certificate_problems(certificate: str, private_key: str, now: Any = None) -> list[str]:
+    """What is wrong with a PEM certificate chain and its private key, read on the controller
+    before any host changes: not PEM, a key with a passphrase (HAProxy cannot ask for one), a key
+    that is not the certificate's, an expired certificate. Empty when they can be served. Needs
+    the cryptography package (ansible-core's own dependency); without it, nothing is checked here
+    and the load balancers check the pair with openssl before installing it."""
+    try:
+        # pylint: disable-next=import-outside-toplevel
+        import datetime
+
+        # pylint: disable-next=import-outside-toplevel
+        from cryptography import x509
+
+        # pylint: disable-next=import-outside-toplevel
+        from cryptography.hazmat.primitives import serialization
+    except ImportError:
+        return []
+    problems = []
+    try:
+        chain = x509.load_pem_x509_certificates(str(certificate).encode())
+    except ValueError:
+        return ["tls_certificate_file holds no PEM certificate (-----BEGIN CERTIFICATE-----)."]
+    try:
+        key = serialization.load_pem_private_key(str(private_key).encode(), password=None)
+    except TypeError:
+        return ["tls_private_key_file is protected by a passphrase: HAProxy cannot ask for one; give the key "
+                "without it (encrypt the file with ansible-vault instead)."]
+    except ValueError:
+        return ["tls_private_key_file holds no PEM private key (-----BEGIN PRIVATE KEY-----)."]
+    der = serialization.Encoding.DER
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    if chain[0].public_key().public_bytes(der, spki) != key.public_key().public_bytes(der, spki):
+        problems.append("tls_private_key_file is not the private key of the certificate in tls_certificate_file "
+                        "(its first certificate must be the site's, then the chain).")
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    expires = chain[0].not_valid_after_utc
+    if expires <= now:
+        problems.append(f"the certificate in tls_certificate_file expired on {expires:%Y-%m-%d %H:%M} UTC.")
+    return problems

@@ -16,6 +16,8 @@ play; roles and templates only read it. Shape of the result:
   port variable on that server;
 - ``flows``: every connection the stack makes: client host, server host, port, protocol,
   service and purpose;
+- ``tls``: HTTPS on the load balancers (``tls_mode``): the mode, the domains, HSTS, the files
+  given or the ACME account, server and challenge port;
 - ``app``: the application's name, account, paths, units, database and broker accounts;
 - ``sizing``: plan.cluster_plan (memory budget and settings per host, cluster totals).
 
@@ -57,6 +59,16 @@ PUBLIC_DEFAULTS: dict[str, Any] = {
     "rabbitmq_amqp_port": 5672,
     "mod_wsgi_listen_port": 8081,
     "haproxy_http_port": 80,
+    "haproxy_https_port": 443,
+    "tls_mode": "off",
+    "tls_certificate_file": "",
+    "tls_private_key_file": "",
+    "acme_email": "",
+    "acme_ca_file": "",
+    "acme_directory_url": "https://acme-v02.api.letsencrypt.org/directory",
+    "tls_hsts_seconds": 63072000,
+    "tls_hsts_include_subdomains": True,
+    "tls_hsts_preload": True,
     "firewall_enabled": True,
     "firewall_ssh_sources": ["0.0.0.0/0", "::/0"],
 }
@@ -71,12 +83,13 @@ PUBLIC_DEFAULTS: dict[str, Any] = {
 #   nginx_listen_port           80, or 8080 on a host that is also a load balancer
 #   django_app_cache            memcached with memcached hosts, else redis with redis hosts, else local
 #   django_app_celery_broker    rabbitmq with rabbitmq hosts, else redis with redis hosts
-DERIVED = ("django_app_static_root", "django_app_media_root", "common_app_user", "common_app_group", "common_app_home",
+#   tls_domains                 the domain names of django_app_allowed_hosts
+DERIVED = ("tls_domains", "django_app_static_root", "django_app_media_root", "common_app_user", "common_app_group", "common_app_home",
            "postgresql_app_database", "postgresql_app_user", "rabbitmq_app_user", "rabbitmq_app_vhost",
            "postgresql_version", "nginx_listen_port", "django_app_cache", "django_app_celery_broker")
 
 PORT_VARS = ("postgresql_port", "memcached_port", "redis_port", "rabbitmq_amqp_port", "mod_wsgi_listen_port",
-             "haproxy_http_port", "nginx_listen_port")
+             "haproxy_http_port", "haproxy_https_port", "nginx_listen_port")
 NGINX_PORT_BEHIND_HAPROXY = 8080
 # RabbitMQ's own derivations (rabbitmq.com/docs/networking): Erlang distribution on the AMQP
 # port + 20000, the CLI tools' range 10000 above that, epmd on 4369.
@@ -99,6 +112,16 @@ DEFAULT_PLATFORM = "12"
 # the user mounts at that path on every app host, or the project's own storage backend (then the
 # stack sets no MEDIA_ROOT and nginx serves no media).
 MEDIA_STORAGES = ("local", "shared", "project")
+
+# HTTPS (tls_mode): terminated by HAProxy. `off` also as YAML 1.1 reads an unquoted off (false).
+TLS_MODES = ("off", "files", "acme")
+# ACME (tls_mode acme): certbot answers HTTP-01 on the first load balancer, on this port of its
+# private address, only while it obtains or renews the certificate; every load balancer forwards
+# /.well-known/acme-challenge/ there, so a challenge reaching any of them is answered.
+ACME_CHALLENGE_PORT = 8402
+ACME_CHALLENGE_PATH = "/.well-known/acme-challenge/"
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 # Redis (group redis) as Debian packages it: redis-server, or Valkey (its fork) on Debian 13.
 REDIS_IMPLEMENTATIONS: dict[str, dict[str, str]] = {
@@ -224,6 +247,25 @@ def _check_networks(value: Any) -> str | None:
     return None
 
 
+def _check_text(value: Any) -> str | None:
+    return None if isinstance(value, str) and value.strip() else "must be a path on the controller"
+
+
+def _check_domains(value: Any) -> str | None:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
+        return "must be a non-empty list of domain names"
+    for item in value:
+        if not isinstance(item, str) or not _DOMAIN.match(item):
+            return (f"must be a list of domain names (lowercase, no IP address, no wildcard): "
+                    f"{_describe(item)} is not one")
+    return None
+
+
+def _tls_mode(value: Any) -> str:
+    """tls_mode as written; YAML reads an unquoted `off` as false."""
+    return "off" if value is False else str(value)
+
+
 def _check_mapping(value: Any) -> str | None:
     return None if isinstance(value, Mapping) else "must be a mapping of setting names to values"
 
@@ -273,6 +315,16 @@ RULES: dict[str, Any] = {
     "mod_wsgi_mpm": _check_choice(tuning.APACHE_MPMS),
     "firewall_enabled": _check_bool,
     "firewall_ssh_sources": _check_networks,
+    "tls_mode": lambda v: None if _tls_mode(v) in TLS_MODES else f"must be one of {', '.join(TLS_MODES)}",
+    "tls_certificate_file": lambda v: None if v in ("", None) else _check_text(v),
+    "tls_private_key_file": lambda v: None if v in ("", None) else _check_text(v),
+    "acme_ca_file": lambda v: None if v in ("", None) else _check_text(v),
+    "acme_email": lambda v: None if v in ("", None) else _check_match(_EMAIL, "an e-mail address")(v),
+    "acme_directory_url": _check_match(re.compile(r"^https://[^\s/]+(/\S*)?$"), "an https:// URL"),
+    "tls_domains": _check_domains,
+    "tls_hsts_seconds": lambda v: _check_int(v, 0),
+    "tls_hsts_include_subdomains": _check_bool,
+    "tls_hsts_preload": _check_bool,
     # The SSH port the firewall keeps open (Ansible's own variable).
     "ansible_port": _check_port,
     "django_deploy_host_memory_mb": lambda v: _check_int(v, tuning.MIN_HOST_MEMORY_MB),
@@ -414,9 +466,66 @@ def inventory_problems(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[s
         app_vars = hosts.get(webservers[0], first) if webservers else first
         problems += check_topology(groups, celery=bool(_value(first, "django_app_celery_app")), hvars=app_vars)
         problems += check_media(app_vars, webservers)
+        problems += tls_settings(hosts, groups, app_vars)[1]
     if secrets and not problems:
         problems += missing_secrets(hosts, topology(groups, primary))
     return problems
+
+
+def tls_settings(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Iterable[str]],
+                 app_vars: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """HTTPS as the load balancers serve it (the first one's variables; tls_domains defaults to
+    the app's django_app_allowed_hosts that are domain names), and what is missing for it."""
+    lbs = list(dict.fromkeys(groups.get("loadbalancers") or ()))
+    lb_vars = (hosts.get(lbs[0]) or {}) if lbs else app_vars
+    mode = _tls_mode(_value(lb_vars, "tls_mode"))
+    allowed = app_vars.get("django_app_allowed_hosts") or []
+    domains = lb_vars.get("tls_domains") or list(dict.fromkeys(
+        str(h).lower() for h in allowed if isinstance(h, str) and _DOMAIN.match(h.lower())))
+    tls: dict[str, Any] = {
+        "mode": mode,
+        "enabled": mode in ("files", "acme"),
+        "domains": list(domains),
+        "hsts": {"seconds": tuning.coerce_int("tls_hsts_seconds", _value(lb_vars, "tls_hsts_seconds")),
+                 "include_subdomains": bool(_bool(_value(lb_vars, "tls_hsts_include_subdomains"))),
+                 "preload": bool(_bool(_value(lb_vars, "tls_hsts_preload")))},
+        "files": None,
+        "acme": None,
+    }
+    if not tls["enabled"]:
+        return tls, []
+    problems = []
+    if not lbs:
+        problems.append(f"tls_mode = {mode!r} but group loadbalancers has no host: HTTPS is served by HAProxy; add "
+                        "a load balancer (it may be one of the web servers) or set tls_mode: 'off'.")
+    if mode == "files":
+        missing = [name for name in ("tls_certificate_file", "tls_private_key_file") if not lb_vars.get(name)]
+        if missing:
+            problems.append(f"tls_mode = 'files' needs {' and '.join(missing)}: the certificate (with its chain) and "
+                            "its private key, as paths on the controller (the key may be vault-encrypted).")
+        tls["files"] = {"certificate": lb_vars.get("tls_certificate_file"), "private_key": lb_vars.get("tls_private_key_file")}
+    else:
+        if not lb_vars.get("acme_email"):
+            problems.append("tls_mode = 'acme' needs acme_email: the address the ACME server sends expiry "
+                            "notices to.")
+        if not domains:
+            problems.append(f"tls_mode = 'acme' needs the site's domain names: set tls_domains, or list them in "
+                            f"django_app_allowed_hosts (it has {', '.join(map(str, allowed)) or 'none'}: localhost, "
+                            "addresses and wildcards cannot be certified).")
+        tls["acme"] = {
+            "host": lbs[0] if lbs else None,
+            "email": str(lb_vars.get("acme_email") or ""),
+            "directory_url": str(_value(lb_vars, "acme_directory_url")),
+            "ca_file": str(lb_vars.get("acme_ca_file") or ""),
+            "challenge_port": ACME_CHALLENGE_PORT,
+            "challenge_path": ACME_CHALLENGE_PATH,
+        }
+    for lb in lbs:
+        lb_host = hosts.get(lb) or {}
+        if _whole(_value(lb_host, "haproxy_https_port")) == _whole(_value(lb_host, "haproxy_http_port")):
+            problems.append(f"haproxy_https_port = {_value(lb_host, 'haproxy_https_port')} for host {lb}: "
+                            "haproxy_http_port already uses that port there.")
+    return tls, problems
 
 
 # ---------------------------------------------------------------------------------------------
@@ -565,7 +674,7 @@ def _flow(client: str, server: str, port: int, service: str, purpose: str, proto
 
 
 def _flows(topo: Mapping[str, list[str]], ports: Mapping[str, Mapping[str, int]],
-           app_server: Mapping[str, str]) -> list[dict[str, Any]]:
+           app_server: Mapping[str, str], tls: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every connection the stack makes. 'any' is a client outside the inventory."""
     flows = []
     for app in topo["app_hosts"]:
@@ -597,6 +706,10 @@ def _flows(topo: Mapping[str, list[str]], ports: Mapping[str, Mapping[str, int]]
     front = topo["loadbalancers"] or topo["webservers"]
     for lb in topo["loadbalancers"]:
         flows.append(_flow("any", lb, ports[lb]["haproxy_http"], "haproxy", "public"))
+        if tls["enabled"]:
+            flows.append(_flow("any", lb, ports[lb]["haproxy_https"], "haproxy", "public (HTTPS)"))
+        if tls["acme"]:
+            flows.append(_flow(lb, tls["acme"]["host"], ACME_CHALLENGE_PORT, "certbot", "acme http-01"))
         for web in topo["webservers"]:
             flows.append(_flow(lb, web, ports[web]["nginx"], "nginx", "proxy+health"))
     if not topo["loadbalancers"]:
@@ -669,6 +782,7 @@ def _ports(host: str, hvars: Mapping[str, Any], topo: Mapping[str, list[str]]) -
         "rabbitmq_cli_first": amqp + RABBITMQ_DIST_OFFSET + RABBITMQ_CLI_OFFSET,
         "mod_wsgi": tuning.coerce_int("mod_wsgi_listen_port", _value(hvars, "mod_wsgi_listen_port")),
         "haproxy_http": tuning.coerce_int("haproxy_http_port", _value(hvars, "haproxy_http_port")),
+        "haproxy_https": tuning.coerce_int("haproxy_https_port", _value(hvars, "haproxy_https_port")),
         "nginx": tuning.coerce_int("nginx_listen_port", hvars.get("nginx_listen_port") or nginx_default),
     }
 
@@ -760,7 +874,8 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
     if problems:
         raise StackError(problems)
 
-    flows = _flows(topo, ports, app_server)
+    tls = tls_settings(hosts, groups, app_vars)[0]
+    flows = _flows(topo, ports, app_server, tls)
     for host, entry in entries.items():
         entry["clients"] = {}
         if host in topo["all"]:
@@ -814,6 +929,7 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
             },
         },
         "flows": flows,
+        "tls": tls,
         "app": layout,
         "sizing": sizing,
     }

@@ -16,6 +16,8 @@ PROJECT = ROOT / "tests" / "projects" / "modern"
 DEPLOY = ROOT / "deploy.yml"
 
 SITE = {"Host": "modern.example.test"}
+# HTTPS (tls_mode acme, pebble's certificate): the name resolves to the client's own HAProxy (conftest.py).
+SITE_URL = "https://modern.example.test"
 MANAGE = "/usr/local/sbin/modern-manage"
 
 
@@ -29,16 +31,16 @@ def shell(hosts):
 
 
 def test_home_page_through_the_load_balancer(http):
-    page = http("http://127.0.0.1/", SITE)
+    page = http(f"{SITE_URL}/", SITE)
     assert page["status"] == 200, page
     assert page["headers"]["x-served-by"] == "app1"
     assert re.search(r'href="/static/modern/site\.[0-9a-f]{12}\.css"', page["body"]), page["body"][:500]
 
 
 def test_static_files_come_from_nginx_not_whitenoise(http, hosts):
-    css = re.search(r'href="(/static/modern/site\.[0-9a-f]{12}\.css)"', http("http://127.0.0.1/", SITE)["body"]).group(1)
+    css = re.search(r'href="(/static/modern/site\.[0-9a-f]{12}\.css)"', http(f"{SITE_URL}/", SITE)["body"]).group(1)
     marker = uuid.uuid4().hex
-    answer = http(f"http://127.0.0.1{css}?{marker}", SITE)
+    answer = http(f"{SITE_URL}{css}?{marker}", SITE)
     assert answer["status"] == 200 and "text/css" in answer["headers"]["content-type"], answer
     assert answer["headers"]["cache-control"] == "public, max-age=31536000, immutable"
     assert "etag" in answer["headers"] and "last-modified" in answer["headers"], "nginx's file headers"
@@ -58,9 +60,10 @@ def test_the_projects_own_pins_won_and_its_c_extension_was_built_on_the_host(hos
     assert app1.run(f"{venv} -c 'import psycopg_binary'").rc != 0
 
 
-def test_check_deploy_passes(hosts):
+def test_check_deploy_passes_with_no_security_warning(hosts):
     result = hosts["app1"].run(f"{MANAGE} check --deploy")
     assert result.rc == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout + result.stderr, result.stdout + result.stderr
 
 
 def test_a_tasks_result_is_read_back_from_redis(shell):
@@ -120,7 +123,7 @@ def test_redis_is_private_with_a_password_and_sized_as_a_broker(hosts, cluster_p
 
 
 def _release(http) -> str:
-    answer = http("http://127.0.0.1/healthz", SITE)
+    answer = http(f"{SITE_URL}/healthz", SITE)
     assert answer.get("status") == 200, answer
     return answer["headers"]["x-django-deploy-release"]
 

@@ -462,3 +462,67 @@ def test_firewall_enabled_takes_booleans_and_their_text_as_extra_vars_give_them(
 def test_firewall_enabled_refuses_other_values():
     with pytest.raises(stack.StackError, match="firewall_enabled = 'sometimes', for every host: must be true or false"):
         _model(common={"firewall_enabled": "sometimes"})
+
+
+# --- HTTPS (tls_mode): what the load balancers serve, checked before any host is contacted ---
+
+ACME = {"tls_mode": "acme", "acme_email": "ops@example.com",
+        "django_app_allowed_hosts": ["www.Example.com", "example.com", "localhost", "127.0.0.1", ".example.org", "*"]}
+
+
+def test_tls_is_off_by_default_and_opens_no_https_port():
+    model = _model()
+    assert model["tls"]["mode"] == "off" and not model["tls"]["enabled"]
+    assert set(_rules(model, "lb1")) == {(22, "tcp"), (80, "tcp")}
+
+
+def test_an_unquoted_off_read_as_false_by_yaml_is_off():
+    assert _model(common={"tls_mode": False})["tls"]["mode"] == "off"
+
+
+def test_acme_certifies_the_allowed_hosts_that_are_domain_names_and_opens_https_to_the_world():
+    model = _model(common=ACME)
+    tls = model["tls"]
+    assert tls["domains"] == ["www.example.com", "example.com"]
+    assert tls["acme"]["host"] == "lb1" and tls["acme"]["directory_url"].startswith("https://acme-v02.api.letsencrypt.org")
+    assert tls["hsts"] == {"seconds": 63072000, "include_subdomains": True, "preload": True}
+    assert _rules(model, "lb1")[(443, "tcp")]["public"]
+
+
+def test_every_load_balancer_forwards_acme_challenges_to_the_first_one_which_opens_that_port_to_them():
+    groups = {**REFERENCE, "loadbalancers": ["lb1", "lb2"]}
+    model = _model(groups, common=ACME)
+    challenge = _rules(model, "lb1")[(stack.ACME_CHALLENGE_PORT, "tcp")]
+    assert challenge["ipv4"] == [model["hosts"]["lb2"]["address"] + "/32"] and not challenge["public"]
+    assert (stack.ACME_CHALLENGE_PORT, "tcp") not in _rules(model, "lb2")
+    assert _rules(model, "lb2")[(443, "tcp")]["public"]
+
+
+def test_tls_domains_and_the_https_port_follow_the_inventory():
+    model = _model(common={**ACME, "tls_domains": ["shop.example.net"], "haproxy_https_port": 8443})
+    assert model["tls"]["domains"] == ["shop.example.net"]
+    assert model["hosts"]["lb1"]["ports"]["haproxy_https"] == 8443
+    assert _rules(model, "lb1")[(8443, "tcp")]["public"]
+
+
+@pytest.mark.parametrize(("common", "message"), [
+    ({"tls_mode": "on"}, "tls_mode = 'on', for every host: must be one of off, files, acme"),
+    ({"tls_mode": "files"}, "tls_mode = 'files' needs tls_certificate_file and tls_private_key_file"),
+    ({"tls_mode": "files", "tls_certificate_file": "/c.pem"}, "tls_mode = 'files' needs tls_private_key_file:"),
+    ({"tls_mode": "acme", "tls_domains": ["example.com"]}, "tls_mode = 'acme' needs acme_email"),
+    ({"tls_mode": "acme", "acme_email": "ops@example.com"}, "tls_mode = 'acme' needs the site's domain names"),
+    ({**ACME, "acme_email": "ops"}, "acme_email = 'ops', for every host: must be an e-mail address"),
+    ({**ACME, "tls_domains": ["10.0.0.1"]}, "tls_domains = a list, for every host: must be a list of domain names"),
+    ({**ACME, "acme_directory_url": "http://acme.test/dir"}, "acme_directory_url = 'http://acme.test/dir', for every host: must be an https:// URL"),
+    ({**ACME, "haproxy_https_port": 80}, "haproxy_https_port = 80 for host lb1: haproxy_http_port already uses that port there."),
+])
+def test_bad_tls_settings_are_refused_naming_the_variable(common, message):
+    with pytest.raises(stack.StackError) as error:
+        _model(common=common)
+    assert any(line.startswith(message) for line in error.value.problems), error.value.problems
+
+
+def test_tls_needs_a_load_balancer():
+    groups = {"webservers": ["web1"], "db_primary": ["db1"]}
+    with pytest.raises(stack.StackError, match="group loadbalancers has no host"):
+        _model(groups, common={"tls_mode": "files", "tls_certificate_file": "/c", "tls_private_key_file": "/k"})
