@@ -709,7 +709,10 @@ def _flows(topo: Mapping[str, list[str]], ports: Mapping[str, Mapping[str, int]]
         if tls["enabled"]:
             flows.append(_flow("any", lb, ports[lb]["haproxy_https"], "haproxy", "public (HTTPS)"))
         if tls["acme"]:
-            flows.append(_flow(lb, tls["acme"]["host"], ACME_CHALLENGE_PORT, "certbot", "acme http-01"))
+            acme = tls["acme"]["host"]
+            flows.append(_flow(lb, acme, ACME_CHALLENGE_PORT, "certbot", "acme http-01"))
+            if lb != acme:
+                flows.append(_flow(acme, lb, ports[lb]["ssh"], "ssh", "certificate push"))
         for web in topo["webservers"]:
             flows.append(_flow(lb, web, ports[web]["nginx"], "nginx", "proxy+health"))
     if not topo["loadbalancers"]:
@@ -738,7 +741,7 @@ def _firewall(host: str, hvars: Mapping[str, Any], flows: Iterable[Mapping[str, 
             found["services"].append(service)
         return found
 
-    ssh = rule(int(_whole(hvars.get("ansible_port")) or 22), "tcp", "ssh")
+    ssh = rule(entries[host]["ports"]["ssh"], "tcp", "ssh")
     ssh["sources"] = [ipaddress.ip_network(str(s), strict=False).with_prefixlen
                       for s in _value(hvars, "firewall_ssh_sources")]
     for flow in flows:
@@ -784,6 +787,8 @@ def _ports(host: str, hvars: Mapping[str, Any], topo: Mapping[str, list[str]]) -
         "haproxy_http": tuning.coerce_int("haproxy_http_port", _value(hvars, "haproxy_http_port")),
         "haproxy_https": tuning.coerce_int("haproxy_https_port", _value(hvars, "haproxy_https_port")),
         "nginx": tuning.coerce_int("nginx_listen_port", hvars.get("nginx_listen_port") or nginx_default),
+        # sshd (Ansible's own variable): the firewall keeps it open, the ACME host pushes certificates to it.
+        "ssh": int(_whole(hvars.get("ansible_port")) or 22),
     }
 
 
@@ -875,6 +880,10 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
         raise StackError(problems)
 
     tls = tls_settings(hosts, groups, app_vars)[0]
+    if tls["acme"]:
+        # The load balancers the ACME host pushes renewed certificates to, over SSH.
+        tls["acme"]["peers"] = [{"host": lb, "address": entries[lb]["address"], "port": ports[lb]["ssh"]}
+                                for lb in topo["loadbalancers"] if lb != tls["acme"]["host"]]
     flows = _flows(topo, ports, app_server, tls)
     for host, entry in entries.items():
         entry["clients"] = {}

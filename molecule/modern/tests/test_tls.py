@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from scenario_testing import ROOT, load_summary, loadgen_fixture, report
+from scenario_testing import ROOT, eventually, load_summary, loadgen_fixture, report
 
 SITE = "modern.example.test"
 HSTS = "max-age=63072000; includeSubDomains; preload"
@@ -67,8 +67,9 @@ def test_http_redirects_to_https_except_acme_challenges_and_https_sends_hsts(htt
     assert "secure" in page["headers"].get("set-cookie", "secure").lower()
 
 
-def test_a_forced_renewal_replaces_the_certificate_without_a_failed_request(hosts, pebble_root, loadgen):
-    lb1 = hosts["lb1"]
+def test_a_forced_renewal_replaces_the_certificate_on_both_load_balancers_without_a_failed_request(
+        hosts, pebble_root, loadgen):
+    lb1, lb2 = hosts["lb1"], hosts["lb2"]
     before = _served(lb1)["serial"]
     since = lb1.check_output("date +%s")
     with loadgen("renewal", min_requests=300, rate=20, threads=4) as result:
@@ -77,10 +78,13 @@ def test_a_forced_renewal_replaces_the_certificate_without_a_failed_request(host
         assert renew.rc == 0, renew.stdout + renew.stderr
     after = _served(lb1)["serial"]
     assert after != before, "the renewed certificate is not the one served"
+    # The deploy hook pushed it to lb2 (over SSH, as the account that may only install it).
+    assert eventually(lambda: _served(lb2)["serial"] == after, timeout=60), "lb2 still serves the old certificate"
     assert result["failed"] == 0, load_summary("renewal", result)
-    # The deploy hook loaded it through the runtime API: no reload of HAProxy.
-    log = lb1.check_output(f"journalctl -q -o cat -u haproxy.service --since @{since}")
-    assert "Reexecuting Master" not in log and "Reloading HAProxy" not in log, log[-2000:]
+    # Loaded through the runtime API on both: no reload of HAProxy.
+    for host in (lb1, lb2):
+        log = host.check_output(f"journalctl -q -o cat -u haproxy.service --since @{since}")
+        assert "Reexecuting Master" not in log and "Reloading HAProxy" not in log, log[-2000:]
     report(f"renewal under load: serial {before[:8]}.. -> {after[:8]}.., {result['total']} requests, 0 failed")
 
 

@@ -3,8 +3,10 @@
 Usage (as root, with python3):
   haproxy_certificate.py PEM SOCKET --check FILE      exit 0 when FILE holds a certificate and its private key
   haproxy_certificate.py PEM SOCKET --install SRC...  write the SRC files, in order, into PEM (certbot's
-                                                      deploy hook: fullchain.pem privkey.pem), then --commit
+                                                      deploy hook: fullchain.pem privkey.pem; - for standard
+                                                      input), then --commit, then push PEM to the peers
   haproxy_certificate.py PEM SOCKET --commit          load PEM into the running HAProxy
+  haproxy_certificate.py PEM SOCKET --push            send PEM to the peers (the other load balancers)
 
 PEM is the file HAProxy's configuration names (`bind ... ssl crt PEM`); SOCKET its runtime API
 socket. --commit uses the runtime API (`set ssl cert` then `commit ssl cert`): the running
@@ -12,8 +14,15 @@ process swaps the certificate for new handshakes and no connection is touched. W
 (HAProxy not running, or its configuration does not load PEM yet), HAProxy is reloaded instead:
 master-worker, so the old workers finish their connections. A file that is not a certificate
 and its key is never installed: --install checks it first and leaves PEM as it was.
+
+Peers: with several load balancers, the ACME host's PEM_peers.json (beside PEM) lists the others
+({"key": ..., "known_hosts": ..., "user": ..., "peers": [{"host", "address", "port"}]}); --push sends
+PEM over SSH to each, whose authorized key for that user runs --install - there and nothing
+else (a forced command, through sudo). A peer that cannot be reached gets it on the next run of
+site.yml; the others are not held back by it.
 Every command is bounded in time. Exit code 0 when done, 1 with the reason on stderr.
 """
+import json
 import os
 import socket
 import subprocess
@@ -83,7 +92,7 @@ def _reload():
 
 
 def install(pem, sock_path, sources):
-    content = b"".join(_read(source) for source in sources)
+    content = sys.stdin.buffer.read() if sources == ["-"] else b"".join(_read(source) for source in sources)
     directory = os.path.dirname(pem)
     handle, tmp = tempfile.mkstemp(dir=directory, prefix=".new-")
     try:
@@ -98,7 +107,34 @@ def install(pem, sock_path, sources):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return commit(pem, sock_path)
+    loaded = commit(pem, sock_path)
+    return push(pem) or loaded
+
+
+def push(pem):
+    """Send PEM to every peer of PEM_peers.json; 0 when all took it (or there are none)."""
+    try:
+        with open(pem + "_peers.json", encoding="utf-8") as handle:
+            config = json.load(handle)
+    except FileNotFoundError:
+        return 0
+    failed = 0
+    for peer in config["peers"]:
+        argv = ["ssh", "-i", config["key"], "-p", str(peer["port"]), "-o", "BatchMode=yes",
+                "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={config['known_hosts']}",
+                "-o", f"ConnectTimeout={TIMEOUT // 3}", f"{config['user']}@{peer['address']}"]
+        try:
+            with open(pem, "rb") as handle:
+                sent = subprocess.run(argv, stdin=handle, capture_output=True, timeout=TIMEOUT * 3, check=False)
+            ok, detail = sent.returncode == 0, (sent.stderr or sent.stdout).decode("utf-8", "replace").strip()
+        except subprocess.TimeoutExpired:
+            ok, detail = False, f"no answer within {TIMEOUT * 3} s"
+        if ok:
+            print(f"pushed to {peer['host']}")
+        else:
+            failed = 1
+            print(f"could not push to {peer['host']} ({peer['address']}): {detail}", file=sys.stderr)
+    return failed
 
 
 def _read(path):
@@ -122,6 +158,8 @@ def main(argv):
         return install(pem, sock_path, rest)
     if action == "--commit" and not rest:
         return commit(pem, sock_path)
+    if action == "--push" and not rest:
+        return push(pem)
     print(__doc__, file=sys.stderr)
     return 1
 

@@ -484,7 +484,7 @@ def test_acme_certifies_the_allowed_hosts_that_are_domain_names_and_opens_https_
     model = _model(common=ACME)
     tls = model["tls"]
     assert tls["domains"] == ["www.example.com", "example.com"]
-    assert tls["acme"]["host"] == "lb1" and tls["acme"]["directory_url"].startswith("https://acme-v02.api.letsencrypt.org")
+    assert tls["acme"]["peers"] == [] and tls["acme"]["host"] == "lb1" and tls["acme"]["directory_url"].startswith("https://acme-v02.api.letsencrypt.org")
     assert tls["hsts"] == {"seconds": 63072000, "include_subdomains": True, "preload": True}
     assert _rules(model, "lb1")[(443, "tcp")]["public"]
 
@@ -526,3 +526,15 @@ def test_tls_needs_a_load_balancer():
     groups = {"webservers": ["web1"], "db_primary": ["db1"]}
     with pytest.raises(stack.StackError, match="group loadbalancers has no host"):
         _model(groups, common={"tls_mode": "files", "tls_certificate_file": "/c", "tls_private_key_file": "/k"})
+
+
+def test_the_acme_host_may_push_renewed_certificates_to_the_other_load_balancers_over_ssh():
+    groups = {**REFERENCE, "loadbalancers": ["lb1", "lb2"]}
+    model = _model(groups, common={**ACME, "firewall_ssh_sources": ["192.0.2.0/24"]},
+                   per_host={"lb2": {"ansible_port": 2222}})
+    assert model["tls"]["acme"]["peers"] == [{"host": "lb2", "address": model["hosts"]["lb2"]["address"], "port": 2222}]
+    push = [f for f in model["flows"] if f["purpose"] == "certificate push"]
+    assert push == [{"client": "lb1", "server": "lb2", "port": 2222, "protocol": "tcp", "service": "ssh",
+                     "purpose": "certificate push"}]
+    ssh = _rules(model, "lb2")[(2222, "tcp")]
+    assert ssh["ipv4"] == [model["hosts"]["lb1"]["address"] + "/32", "192.0.2.0/24"]

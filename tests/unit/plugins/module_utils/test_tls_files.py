@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import importlib.util
+import json
 import shutil
 import socket
 import threading
@@ -129,3 +130,33 @@ def test_haproxy_is_reloaded_when_the_runtime_api_cannot_take_the_certificate(tm
     monkeypatch.setattr(installer, "_reload", lambda: reloads.append(1) or 0)
     assert installer.main([str(pem), str(tmp_path / "absent.sock"), "--commit"]) == 0
     assert reloads == [1]
+
+
+def test_push_sends_the_pem_to_every_peer_and_reports_the_ones_it_could_not_reach(tmp_path, monkeypatch, capsys):
+    pem = tmp_path / "site.pem"
+    pem.write_text("pem")
+    (tmp_path / "site.pem_peers.json").write_text(json.dumps({
+        "key": "/root/.ssh/k", "known_hosts": "/etc/kh", "user": "django-deploy-cert",
+        "peers": [{"host": "lb2", "address": "10.0.0.2", "port": 22}, {"host": "lb3", "address": "10.0.0.3", "port": 2222}]}))
+    sent = []
+
+    class Done:
+        def __init__(self, code):
+            self.returncode, self.stdout, self.stderr = code, b"", b"" if code == 0 else b"Connection refused"
+
+    def fake_run(argv, stdin, **kwargs):
+        sent.append((argv, stdin.read()))
+        return Done(0 if argv[-1].endswith("10.0.0.2") else 255)
+
+    monkeypatch.setattr(installer.subprocess, "run", fake_run)
+    assert installer.main([str(pem), "sock", "--push"]) == 1
+    assert [argv[-1] for argv, _ in sent] == ["django-deploy-cert@10.0.0.2", "django-deploy-cert@10.0.0.3"]
+    assert all(data == b"pem" for _, data in sent)
+    assert sent[1][0][sent[1][0].index("-p") + 1] == "2222" and "StrictHostKeyChecking=yes" in sent[0][0]
+    assert "could not push to lb3 (10.0.0.3): Connection refused" in capsys.readouterr().err
+
+
+def test_push_without_peers_does_nothing(tmp_path):
+    pem = tmp_path / "site.pem"
+    pem.write_text("pem")
+    assert installer.main([str(pem), "sock", "--push"]) == 0
