@@ -131,3 +131,6 @@ def test_tls_mode_files_serves_the_certificate_given_on_every_load_balancer(play
         info = _served(hosts[lb], "www.modern.example.test", cafile=ca)
         assert info["serial"].upper() == serial and info["alpn"] == "h2", info
         assert hosts[lb].file(HAPROXY_PEM).mode == 0o600
+    # Nothing renews or pushes the ACME certificate any more (it would replace this one).
+    assert not hosts["lb1"].file("/etc/letsencrypt/renewal/django-deploy.conf").exists
+    assert not hosts["lb1"].file(HAPROXY_PEM + "_peers.json").exists

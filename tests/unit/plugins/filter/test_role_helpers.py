@@ -21,7 +21,8 @@ from ansible_collections.django_deploy.stack.plugins.filter.role_helpers import 
 from ansible_collections.django_deploy.stack.plugins.module_utils import role_helpers as rh
 
 FILTERS = FilterModule().filters()
-NAMES = ["rabbitmq_state", "releases_to_remove", "pgpass_line", "bad_sysctls", "missing_packages", "in_networks"]
+NAMES = ["rabbitmq_state", "releases_to_remove", "pgpass_line", "bad_sysctls", "missing_packages", "in_networks",
+         "certificate_problems"]
 FILTER_DIR = Path(__file__).resolve().parents[4] / "plugins" / "filter"
 RELEASES = "/srv/demo/releases"
 WHEELS = "/srv/demo/wheels"
