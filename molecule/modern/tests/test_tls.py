@@ -7,6 +7,9 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 from conftest import NAMES, PEBBLE_ROOT
 from cryptography import x509
@@ -122,8 +125,15 @@ def test_a_key_that_is_not_the_certificates_is_refused_before_any_host_changes(p
 
 def test_tls_mode_files_serves_the_certificate_given_on_every_load_balancer(playbook, hosts, tmp_path):
     paths, serial = _certificate(tmp_path)
-    run = playbook(ROOT / "site.yml", "-e", json.dumps({"tls_mode": "files", "tls_certificate_file": str(paths["cert"]),
-                                                         "tls_private_key_file": str(paths["key"])}), timeout=1500)
+    # The key as a real inventory keeps it: encrypted with ansible-vault.
+    password = tmp_path / "vault-password"
+    password.write_text("molecule-vault-password\n")
+    subprocess.run([str(Path(sys.executable).parent / "ansible-vault"), "encrypt", "--vault-password-file", str(password),
+                    str(paths["key"])], check=True, capture_output=True, timeout=60)
+    assert paths["key"].read_text().startswith("$ANSIBLE_VAULT")
+    run = playbook(ROOT / "site.yml", "--vault-password-file", str(password),
+                   "-e", json.dumps({"tls_mode": "files", "tls_certificate_file": str(paths["cert"]),
+                                     "tls_private_key_file": str(paths["key"])}), timeout=1500)
     assert run.returncode == 0, run.stdout[-5000:]
     ca = "/usr/local/share/molecule-files-ca.pem"
     for lb in ("lb1", "lb2"):
