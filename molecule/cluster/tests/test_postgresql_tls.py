@@ -46,19 +46,20 @@ def test_the_apps_connections_to_both_database_hosts_use_tls(http, hosts):
     def connections():
         # Requests through lb1 reach both web hosts: each keeps its connections (CONN_MAX_AGE) to the
         # primary (health checks, writes) and the replica (reads).
-        assert {page(http).get("status") for _ in range(6)} == {200}
+        statuses = [page(http).get("status") for request in range(6)]
+        assert set(statuses) == {200}, statuses
         found = {name: rows(hosts[name], APP_CONNECTIONS) for name in ("db1", "db2")}
-        return found if all(web <= {address for address, _ in found[name]} for name in found) else None
+        return found if all(web <= {row[0] for row in found[name]} for name in found) else None
 
     found = eventually(connections, timeout=30, interval=2)
     assert found, "no connection of both web hosts to both database hosts"
     for name, connected in found.items():
-        assert connected and {ssl for _, ssl in connected} == {"t"}, (name, connected)
+        assert connected and {row[1] for row in connected} == {"t"}, (name, connected)
 
 
 def test_the_replica_streams_over_tls(hosts):
     streams = rows(hosts["db1"], WALSENDER)
-    assert [address for address, _, _ in streams] == [private_address(hosts["db2"])], streams
+    assert [row[0] for row in streams] == [private_address(hosts["db2"])], streams
     assert streams[0][1] == "t" and streams[0][2].startswith("TLSv1."), streams
     conninfo = sql(hosts["db2"], "SELECT conninfo FROM pg_stat_wal_receiver")
     assert "sslmode=verify-full" in conninfo, conninfo
