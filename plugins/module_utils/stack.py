@@ -53,6 +53,8 @@ PUBLIC_DEFAULTS: dict[str, Any] = {
     "postgresql_port": 5432,
     "postgresql_cluster": "main",
     "postgresql_replication_user": "replicator",
+    # Connections between hosts to PostgreSQL (the app's, replication) over TLS, verified.
+    "postgresql_tls": True,
     "memcached_port": 11211,
     "redis_port": 6379,
     "redis_implementation": "redis",
@@ -308,6 +310,7 @@ RULES: dict[str, Any] = {
     "postgresql_storage": _check_choice(tuning.STORAGE_TYPES),
     "postgresql_settings": _check_mapping,
     "postgresql_max_connections": lambda v: _check_int(v, plan.PG_SUPERUSER_RESERVED + 1),
+    "postgresql_tls": _check_bool,
     "rabbitmq_app_user": _check_match(re.compile(r"^[A-Za-z0-9_.-]{1,64}$"), "a RabbitMQ user name"),
     "rabbitmq_app_vhost": _check_match(re.compile(r"^[A-Za-z0-9_./-]{1,64}$"), "a RabbitMQ vhost name"),
     "rabbitmq_vm_memory_high_watermark": _check_rabbit_limit,
@@ -909,6 +912,8 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
         "name": str(db_vars.get("postgresql_app_database") or layout["name"]),
         "user": str(db_vars.get("postgresql_app_user") or layout["name"]),
         "replication_user": str(_value(db_vars, "postgresql_replication_user")),
+        # The primary's postgresql_tls: whether the servers require TLS and the clients verify them.
+        "tls": bool(_bool(_value(db_vars, "postgresql_tls"))),
     }
     layout["broker"] = {
         "user": str(mq_vars.get("rabbitmq_app_user") or layout["name"]),

@@ -96,7 +96,7 @@ def test_layout_follows_the_name_and_the_account_variables():
     assert app["current"] == "/opt/shop/current" and app["static_root"] == "/opt/shop/static"
     assert app["etc"] == "/etc/shop" and app["gunicorn_socket"] == "/run/gunicorn-shop.sock"
     assert app["gunicorn_ready_dir"] == "/run/gunicorn-shop"
-    assert app["database"] == {"name": "shop", "user": "shop", "replication_user": "replicator"}
+    assert app["database"] == {"name": "shop", "user": "shop", "replication_user": "replicator", "tls": True}
     assert app["broker"] == {"user": "shop", "vhost": "shop"}
 
 
@@ -538,3 +538,15 @@ def test_the_acme_host_may_push_renewed_certificates_to_the_other_load_balancers
                      "purpose": "certificate push"}]
     ssh = _rules(model, "lb2")[(2222, "tcp")]
     assert ssh["ipv4"] == [model["hosts"]["lb1"]["address"] + "/32", "192.0.2.0/24"]
+
+
+@pytest.mark.parametrize(("value", "tls"), [(None, True), (True, True), ("true", True), (False, False),
+                                            ("false", False), ("no", False)])
+def test_postgresql_tls_is_on_by_default_and_read_from_the_primary(value, tls):
+    per_host = {} if value is None else {"db1": {"postgresql_tls": value}}
+    assert _model(per_host=per_host)["app"]["database"]["tls"] is tls
+
+
+def test_postgresql_tls_refuses_other_values():
+    with pytest.raises(stack.StackError, match="postgresql_tls = 'maybe', for every host: must be true or false"):
+        _model(common={"postgresql_tls": "maybe"})
