@@ -122,9 +122,9 @@ def _certificate(tmp_path):
 
 
 def test_a_key_that_is_not_the_certificates_is_refused_before_any_host_changes(playbook, tmp_path):
-    paths, _ = _certificate(tmp_path)
-    run = playbook(ROOT / "site.yml", "-e", json.dumps({"tls_mode": "files", "tls_certificate_file": str(paths["cert"]),
-                                                         "tls_private_key_file": str(paths["other_key"])}), timeout=600)
+    paths = _certificate(tmp_path)[0]
+    given = {"tls_mode": "files", "tls_certificate_file": str(paths["cert"]), "tls_private_key_file": str(paths["other_key"])}
+    run = playbook(ROOT / "site.yml", "-e", json.dumps(given), timeout=600)
     assert run.returncode != 0
     assert "tls_private_key_file is not the private key of the certificate in tls_certificate_file" in run.stdout
     assert "changed=" not in run.stdout or not re.search(r"changed=[1-9]", run.stdout), run.stdout[-3000:]

@@ -44,8 +44,8 @@ def test_a_certificate_and_its_key_can_be_served():
 
 
 def test_a_key_of_another_certificate_is_refused_naming_both_variables():
-    cert, _ = _pair()
-    _, other = _pair()
+    cert = _pair()[0]
+    other = _pair()[1]
     assert rh.certificate_problems(cert, other, now=NOW) == [
         "tls_private_key_file is not the private key of the certificate in tls_certificate_file "
         "(its first certificate must be the site's, then the chain)."]
@@ -83,7 +83,7 @@ class FakeRuntimeApi:
 
     def serve(self):
         for answer in self.answers:
-            conn, _ = self.server.accept()
+            conn = self.server.accept()[0]
             with conn:
                 data = b""
                 while not (data.endswith(b"\n\n") or (data.endswith(b"\n") and b"<<" not in data)):
@@ -111,8 +111,8 @@ def test_install_writes_the_pem_and_loads_it_through_the_runtime_api(tmp_path, m
 
 @pytest.mark.skipif(not shutil.which("openssl"), reason="the installer checks the pair with openssl")
 def test_a_mismatched_pair_is_not_installed(tmp_path, monkeypatch):
-    cert, _ = _pair()
-    _, other = _pair()
+    cert = _pair()[0]
+    other = _pair()[1]
     (tmp_path / "a.pem").write_text(cert)
     (tmp_path / "b.pem").write_text(other)
     pem = tmp_path / "site.pem"
@@ -150,8 +150,8 @@ def test_push_sends_the_pem_to_every_peer_and_reports_the_ones_it_could_not_reac
 
     monkeypatch.setattr(installer.subprocess, "run", fake_run)
     assert installer.main([str(pem), "sock", "--push"]) == 1
-    assert [argv[-1] for argv, _ in sent] == ["django-deploy-cert@10.0.0.2", "django-deploy-cert@10.0.0.3"]
-    assert all(data == b"pem" for _, data in sent)
+    assert [argv[-1] for argv, data in sent] == ["django-deploy-cert@10.0.0.2", "django-deploy-cert@10.0.0.3"]
+    assert all(data == b"pem" for argv, data in sent)
     assert sent[1][0][sent[1][0].index("-p") + 1] == "2222" and "StrictHostKeyChecking=yes" in sent[0][0]
     assert "could not push to lb3 (10.0.0.3): Connection refused" in capsys.readouterr().err
 
