@@ -122,7 +122,9 @@ def test_pg_hba_from_the_inventory(hosts):
     assert sql(db1, "SELECT count(*) FROM pg_hba_file_rules WHERE auth_method = 'trust'") == "0"
     rows = set(sql(db1, "SELECT array_to_string(database, ','), array_to_string(user_name, ','), "
                    "coalesce(address, '') || '/' || coalesce(netmask, '') FROM pg_hba_file_rules "
-                   "WHERE type = 'host'").splitlines())
+                   "WHERE type IN ('host', 'hostssl')").splitlines())
+    # Every other host over TLS only (postgresql_tls).
+    assert sql(db1, "SELECT count(*) FROM pg_hba_file_rules WHERE type = 'host'") == "0", "a network line without TLS"
     # The app host (web1; web2 is still spare) for the app database. Not lb1, not out1.
     expected = {f"demo|demo|{private_address(hosts['web1'])}/255.255.255.255"}
     # Replication from the other database host (the stack model's flows: db2 streams from db1).
