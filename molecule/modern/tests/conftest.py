@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from scenario_testing import cluster_plan, hosts, inventory, playbook, request_from  # noqa: E402,F401
+from scenario_testing import (  # noqa: E402,F401
+    cluster_plan, hosts, inventory, playbook, pytest_terminal_summary, request_from)
 
 # Pebble's root (it makes a new one each start): what the clients verify the site's chain with.
 PEBBLE_ROOT = "/usr/local/share/pebble-root.pem"
