@@ -475,6 +475,16 @@ def inventory_problems(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[s
     return problems
 
 
+def _hsts(lb_vars: Mapping[str, Any]) -> dict[str, Any]:
+    """HSTS as Django's settings take it and as HAProxy sends it (header: empty for none)."""
+    hsts = {"seconds": tuning.coerce_int("tls_hsts_seconds", _value(lb_vars, "tls_hsts_seconds")),
+            "include_subdomains": bool(_bool(_value(lb_vars, "tls_hsts_include_subdomains"))),
+            "preload": bool(_bool(_value(lb_vars, "tls_hsts_preload")))}
+    parts = [f"max-age={hsts['seconds']}"] + ["includeSubDomains"] * hsts["include_subdomains"] + ["preload"] * hsts["preload"]
+    hsts["header"] = "; ".join(parts) if hsts["seconds"] > 0 else ""
+    return hsts
+
+
 def tls_settings(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Iterable[str]],
                  app_vars: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """HTTPS as the load balancers serve it (the first one's variables; tls_domains defaults to
@@ -489,9 +499,7 @@ def tls_settings(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, It
         "mode": mode,
         "enabled": mode in ("files", "acme"),
         "domains": list(domains),
-        "hsts": {"seconds": tuning.coerce_int("tls_hsts_seconds", _value(lb_vars, "tls_hsts_seconds")),
-                 "include_subdomains": bool(_bool(_value(lb_vars, "tls_hsts_include_subdomains"))),
-                 "preload": bool(_bool(_value(lb_vars, "tls_hsts_preload")))},
+        "hsts": _hsts(lb_vars),
         "files": None,
         "acme": None,
     }

@@ -50,7 +50,8 @@ def check(path):
 
 
 def _api(sock_path, command):
-    """One runtime API command; its answer."""
+    """One runtime API command; its answer. (The module haproxy_server has the same client, but
+    this file runs alone on the host, from certbot's deploy hook and the push: no Ansible there.)"""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(TIMEOUT)
         sock.connect(sock_path)

@@ -485,7 +485,8 @@ def test_acme_certifies_the_allowed_hosts_that_are_domain_names_and_opens_https_
     tls = model["tls"]
     assert tls["domains"] == ["www.example.com", "example.com"]
     assert tls["acme"]["peers"] == [] and tls["acme"]["host"] == "lb1" and tls["acme"]["directory_url"].startswith("https://acme-v02.api.letsencrypt.org")
-    assert tls["hsts"] == {"seconds": 63072000, "include_subdomains": True, "preload": True}
+    assert tls["hsts"] == {"seconds": 63072000, "include_subdomains": True, "preload": True,
+                           "header": "max-age=63072000; includeSubDomains; preload"}
     assert _rules(model, "lb1")[(443, "tcp")]["public"]
 
 
@@ -550,3 +551,12 @@ def test_postgresql_tls_is_on_by_default_and_read_from_the_primary(value, tls):
 def test_postgresql_tls_refuses_other_values():
     with pytest.raises(stack.StackError, match="postgresql_tls = 'maybe', for every host: must be true or false"):
         _model(common={"postgresql_tls": "maybe"})
+
+
+@pytest.mark.parametrize(("common", "header"), [
+    ({"tls_hsts_preload": False}, "max-age=63072000; includeSubDomains"),
+    ({"tls_hsts_seconds": 300, "tls_hsts_include_subdomains": "no", "tls_hsts_preload": False}, "max-age=300"),
+    ({"tls_hsts_seconds": 0}, ""),
+])
+def test_the_hsts_header_haproxy_sends_follows_the_settings_django_gets(common, header):
+    assert _model(common={**ACME, **common})["tls"]["hsts"]["header"] == header
