@@ -18,6 +18,8 @@ play; roles and templates only read it. Shape of the result:
   service and purpose;
 - ``tls``: HTTPS on the load balancers (``tls_mode``): the mode, the domains, HSTS, the files
   given or the ACME account, server and challenge port;
+- ``backup``: pgBackRest (group ``db_backup``): whether it is on, the repository host, the
+  stanza, the database hosts it backs up and the WAL archive command they run;
 - ``app``: the application's name, account, paths, units, database and broker accounts;
 - ``sizing``: plan.cluster_plan (memory budget and settings per host, cluster totals).
 
@@ -35,7 +37,7 @@ from ansible_collections.django_deploy.stack.plugins.module_utils import plan, t
 
 # Inventory groups (README.md, "Inventory groups"), in the order they are described there.
 GROUPS = ("loadbalancers", "webservers", "db_primary", "db_replicas", "memcached", "rabbitmq",
-          "celery_workers", "celery_beat", "redis")
+          "celery_workers", "celery_beat", "redis", "db_backup")
 APP_GROUPS = ("webservers", "celery_workers", "celery_beat")
 
 # Public variables more than one role reads, with their defaults: the one place these defaults
@@ -73,6 +75,7 @@ PUBLIC_DEFAULTS: dict[str, Any] = {
     "tls_hsts_preload": True,
     "firewall_enabled": True,
     "firewall_ssh_sources": ["0.0.0.0/0", "::/0"],
+    "pgbackrest_archive_timeout": 300,
 }
 # Defaults that follow another value (None here): documented in the roles' argument specs.
 #   django_app_static_root      <home>/static
@@ -134,6 +137,13 @@ REDIS_IMPLEMENTATIONS: dict[str, dict[str, str]] = {
 }
 # The Redis databases of the app's uses: one server, three keyspaces that never meet.
 REDIS_DATABASES = {"cache": 0, "broker": 1, "results": 2}
+
+# Backups (group db_backup): Debian's pgBackRest, its repository on the db_backup host under the
+# account below, reached over SSH both ways (the repository host runs backups on the database
+# hosts; their archive_command pushes WAL to it). One stanza per stack, named after the app.
+PGBACKREST = {"user": "pgbackrest", "repo_path": "/var/lib/pgbackrest", "config": "/etc/pgbackrest/pgbackrest.conf",
+              "spool_path": "/var/spool/pgbackrest", "bin": "/usr/bin/pgbackrest"}
+PGBACKREST_CIPHER_MIN = 20
 
 _SLUG = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 _PG_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -335,6 +345,14 @@ RULES: dict[str, Any] = {
     # Seconds the longest commands may run (bounded_command) before the task fails naming them.
     "django_app_migrate_timeout": lambda v: _check_int(v, 1),
     "postgresql_seed_timeout": lambda v: _check_int(v, 1),
+    "pgbackrest_backup_timeout": lambda v: _check_int(v, 60),
+    "pgbackrest_retention_full": lambda v: _check_int(v, 1, 9999999),
+    "pgbackrest_retention_diff": lambda v: _check_int(v, 1, 9999999),
+    "pgbackrest_archive_timeout": lambda v: _check_int(v, 0, 86400),
+    "pgbackrest_archive_queue_max": _check_match(re.compile(r"^[1-9][0-9]*(KiB|MiB|GiB|TiB)?$"),
+                                                 "a size pgBackRest reads, such as 4GiB"),
+    "pgbackrest_full_schedule": _check_text,
+    "pgbackrest_diff_schedule": _check_text,
     **{name: _check_port for name in PORT_VARS},
     **{name: _check_count for name in plan.INT_VARS if name != "postgresql_version"},
 }
@@ -410,6 +428,14 @@ def check_topology(groups: Mapping[str, Iterable[str]], celery: bool = True,
     if both:
         problems.append(f"Rule 'a primary is not a replica': host {', '.join(both)} is in both db_primary and "
                         "db_replicas; take it out of db_replicas.")
+    if len(members["db_backup"]) > 1:
+        problems.append(f"Rule 'at most one backup repository': group db_backup has {listed('db_backup')}; "
+                        "keep one host (pgBackRest keeps one repository per stack here).")
+    on_db = [h for h in members["db_backup"] if h in members["db_primary"] + members["db_replicas"]]
+    if on_db:
+        problems.append(f"Rule 'backups live off the database hosts': host {', '.join(on_db)} is in db_backup and "
+                        "in db_primary/db_replicas; a lost database host would take its backups along. Put "
+                        "another host in db_backup.")
     if len(members["celery_beat"]) > 1:
         problems.append(f"Rule 'at most one Celery beat': group celery_beat has {listed('celery_beat')}; "
                         "keep one host (two beats send every periodic task twice).")
@@ -664,6 +690,8 @@ def _secrets(host: str, topo: Mapping[str, list[str]]) -> list[str]:
         needed.append("rabbitmq_app_password")
     if topo["redis"] and (is_app or host in topo["redis"]):
         needed.append("redis_password")
+    if host in topo["db_backup"]:
+        needed.append("pgbackrest_cipher_pass")
     return needed
 
 
@@ -675,8 +703,15 @@ def missing_secrets(hosts: Mapping[str, Mapping[str, Any]], topo: Mapping[str, l
             value = (hosts.get(host) or {}).get(name)
             if value is None or str(value) == "":
                 lines.setdefault(name, []).append(host)
-    return [f"{name} is not set for {_hosts_text(where)}: set it in the inventory, from Ansible Vault."
-            for name, where in lines.items()]
+    problems = [f"{name} is not set for {_hosts_text(where)}: set it in the inventory, from Ansible Vault."
+                for name, where in lines.items()]
+    for host in topo["db_backup"]:
+        # The repository's encryption key: its length only, never its value.
+        value = (hosts.get(host) or {}).get("pgbackrest_cipher_pass")
+        if value not in (None, "") and len(str(value)) < PGBACKREST_CIPHER_MIN:
+            problems.append(f"pgbackrest_cipher_pass for host {host} is shorter than {PGBACKREST_CIPHER_MIN} "
+                            "characters: the repository's encryption is only as strong as it (openssl rand -base64 48).")
+    return problems
 
 
 def _flow(client: str, server: str, port: int, service: str, purpose: str, protocol: str = "tcp") -> dict[str, Any]:
@@ -729,6 +764,13 @@ def _flows(topo: Mapping[str, list[str]], ports: Mapping[str, Mapping[str, int]]
     if not topo["loadbalancers"]:
         for web in front:
             flows.append(_flow("any", web, ports[web]["nginx"], "nginx", "public"))
+    # Backups: the repository host runs pgBackRest on every database host over SSH (any of them
+    # may be the primary when a backup starts), and each database host's archive_command pushes
+    # WAL to the repository over SSH.
+    for repo in topo["db_backup"]:
+        for db in topo["db_hosts"]:
+            flows.append(_flow(repo, db, ports[db]["ssh"], "ssh", "pgbackrest backup"))
+            flows.append(_flow(db, repo, ports[repo]["ssh"], "ssh", "pgbackrest archive"))
     for web in topo["webservers"]:
         if app_server[web] == "mod_wsgi":
             flows.append(_flow(web, web, ports[web]["mod_wsgi"], "mod_wsgi", "upstream"))
@@ -871,6 +913,8 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
         raise StackError([str(exc)]) from exc
     for host, entry in entries.items():
         entry["services"] = sizing["hosts"][host]["services"] if host in sizing["hosts"] else []
+        if host in topo["db_backup"]:
+            entry["services"] = sorted([*entry["services"], "pgbackrest"])
         problems += _port_clashes(host, entry["services"], ports[host])
     for host in topo["redis"]:
         platform = entries[host]["platform"]
@@ -887,6 +931,11 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
     if len(versions) > 1:
         problems.append(f"postgresql_version differs across the database hosts ({', '.join(map(str, versions))}): "
                         "streaming replication needs one major version; set postgresql_version for all of them.")
+    backup_releases = sorted({entries[h]["platform"]["debian"] for h in topo["db_hosts"] + topo["db_backup"]})
+    if topo["db_backup"] and len(backup_releases) > 1:
+        problems.append(f"Group db_backup: host {topo['db_backup'][0]} and the database hosts run Debian "
+                        f"{' and '.join(backup_releases)}; pgBackRest needs the same version on all of them (the "
+                        "release's package): put them on one Debian release.")
     if problems:
         raise StackError(problems)
 
@@ -930,6 +979,7 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
     # Which service Django's cache and Celery's broker use, and the Redis database of each use.
     layout.update(uses)
     layout["redis_databases"] = dict(REDIS_DATABASES)
+    backup = backup_settings(topo, entries, db_vars, layout["name"])
     return {
         "topology": topo,
         "hosts": entries,
@@ -952,8 +1002,45 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
         },
         "flows": flows,
         "tls": tls,
+        "backup": backup,
         "app": layout,
         "sizing": sizing,
+    }
+
+
+def backup_settings(topo: Mapping[str, list[str]], entries: Mapping[str, Mapping[str, Any]],
+                    db_vars: Mapping[str, Any], stanza: str) -> dict[str, Any]:
+    """pgBackRest for the stack: on when group db_backup has a host. ``postgresql``: the WAL
+    archive settings of every database host (under the user's postgresql_settings)."""
+    repo = topo["db_backup"][0] if topo["db_backup"] else None
+    if repo is None:
+        # archive_mode needs a restart to change: until one, a server that archived keeps doing
+        # so, and a command that succeeds keeps its pg_wal from filling up.
+        return {"enabled": False, "host": None, "stanza": stanza,
+                "postgresql": {"archive_mode": "off", "archive_command": "/bin/true"}}
+    command = f"{PGBACKREST['bin']} --stanza={stanza}"
+    timeout = tuning.coerce_int("pgbackrest_archive_timeout", _value(db_vars, "pgbackrest_archive_timeout"))
+    return {
+        "enabled": True,
+        "host": repo,
+        "address": entries[repo]["address"],
+        "ssh_port": entries[repo]["ports"]["ssh"],
+        "stanza": stanza,
+        **PGBACKREST,
+        # Every database host, the primary first; pgBackRest finds the primary among them itself,
+        # so backups follow promote.yml with no change here.
+        "db_hosts": [{"host": h, "address": entries[h]["address"], "ssh_port": entries[h]["ports"]["ssh"],
+                      "port": entries[h]["ports"]["postgresql"],
+                      "data_dir": entries[h]["platform"]["postgresql"]["data_dir"]}
+                     for h in topo["db_hosts"]],
+        "postgresql": {
+            "archive_mode": "on",
+            # Asynchronous (pgbackrest.conf archive-async): returns once the segment is queued.
+            "archive_command": f"{command} archive-push %p",
+            # At most this long between a write and its WAL reaching the repository when the
+            # site is quiet (a segment is switched early): the most a restore can miss.
+            "archive_timeout": f"{timeout}s" if timeout else "0",
+        },
     }
 
 

@@ -266,6 +266,7 @@ def test_any_valid_topology_gives_consistent_flows(groups):
     if groups.get("celery_workers") or groups.get("celery_beat"):
         groups["rabbitmq"] = groups.get("rabbitmq") or ["h4"]
     groups["celery_beat"] = groups.get("celery_beat", [])[:1]
+    groups["db_backup"] = [h for h in groups.get("db_backup", []) if h not in ["h9", *groups["db_replicas"]]][:1]
     hosts, facts = _inventory(groups)
     for entry in facts.values():
         entry["memtotal_mb"] = 8192
@@ -560,3 +561,80 @@ def test_postgresql_tls_refuses_other_values():
 ])
 def test_the_hsts_header_haproxy_sends_follows_the_settings_django_gets(common, header):
     assert _model(common={**ACME, **common})["tls"]["hsts"]["header"] == header
+
+
+# --- Backups (group db_backup) --------------------------------------------------------------------
+BACKUP = {**REFERENCE, "db_backup": ["bk1"]}
+CIPHER = {"pgbackrest_cipher_pass": "c" * 24}
+
+
+def test_without_a_backup_host_backups_are_off_and_archiving_is_harmless():
+    backup = _model()["backup"]
+    assert backup["enabled"] is False and backup["host"] is None
+    # A server that still archives until its restart runs a command that succeeds.
+    assert backup["postgresql"] == {"archive_mode": "off", "archive_command": "/bin/true"}
+
+
+def test_a_backup_host_archives_from_every_database_host_over_ssh_both_ways():
+    model = _model(BACKUP, common={**CIPHER, "ansible_port": 2222})
+    backup = model["backup"]
+    assert backup["enabled"] and backup["host"] == "bk1" and backup["stanza"] == "demo"
+    assert [d["host"] for d in backup["db_hosts"]] == ["db1", "db2"]
+    assert backup["db_hosts"][0]["data_dir"] == "/var/lib/postgresql/15/main" and backup["ssh_port"] == 2222
+    assert backup["postgresql"] == {"archive_mode": "on", "archive_command": "/usr/bin/pgbackrest --stanza=demo archive-push %p",
+                                    "archive_timeout": "300s"}
+    flows = {(f["client"], f["server"], f["port"], f["purpose"]) for f in model["flows"] if f["service"] == "ssh"}
+    assert flows == {("bk1", "db1", 2222, "pgbackrest backup"), ("bk1", "db2", 2222, "pgbackrest backup"),
+                     ("db1", "bk1", 2222, "pgbackrest archive"), ("db2", "bk1", 2222, "pgbackrest archive")}
+    assert model["hosts"]["bk1"]["services"] == ["pgbackrest"]
+    assert "pgbackrest_cipher_pass" in model["hosts"]["bk1"]["secrets"]
+    # The firewall opens each host's SSH port to the other side of its flows.
+    rules = {r["port"]: r for r in model["hosts"]["bk1"]["firewall"]["rules"]}
+    assert 2222 in rules
+
+
+def test_backups_follow_a_promotion_without_a_change():
+    backup = _model(BACKUP, common=CIPHER, primary="db2")["backup"]
+    assert [d["host"] for d in backup["db_hosts"]] == ["db2"]
+    assert backup["postgresql"]["archive_mode"] == "on"
+
+
+def test_archive_timeout_zero_leaves_the_pace_to_the_wal():
+    assert _model(BACKUP, common={**CIPHER, "pgbackrest_archive_timeout": 0})["backup"]["postgresql"]["archive_timeout"] == "0"
+
+
+@pytest.mark.parametrize("groups, message", [
+    ({**REFERENCE, "db_backup": ["bk1", "bk2"]}, "Rule 'at most one backup repository': group db_backup has bk1, bk2"),
+    ({**REFERENCE, "db_backup": ["db2"]}, "Rule 'backups live off the database hosts': host db2"),
+])
+def test_backup_topology_rules(groups, message):
+    hosts = _inventory(groups, common=CIPHER)[0]
+    assert any(p.startswith(message) for p in stack.inventory_problems(hosts, groups))
+
+
+def test_the_cipher_pass_is_required_and_long_but_never_printed():
+    hosts = _inventory(BACKUP)[0]
+    assert "pgbackrest_cipher_pass is not set for host bk1: set it in the inventory, from Ansible Vault." in \
+        stack.inventory_problems(hosts, BACKUP)
+    hosts = _inventory(BACKUP, common={"pgbackrest_cipher_pass": "short-secret"})[0]
+    problems = stack.inventory_problems(hosts, BACKUP)
+    assert any("pgbackrest_cipher_pass for host bk1 is shorter than 20 characters" in p for p in problems)
+    assert not any("short-secret" in p for p in problems)
+
+
+@pytest.mark.parametrize("name, value, rule", [
+    ("pgbackrest_retention_full", 0, "must be"),
+    ("pgbackrest_archive_timeout", -1, "must be"),
+    ("pgbackrest_archive_queue_max", "lots", "a size pgBackRest reads"),
+])
+def test_backup_variables_are_checked_by_name(name, value, rule):
+    problems = stack.check_variables({"bk1": {name: value}})
+    assert len(problems) == 1 and problems[0].startswith(f"{name} = ") and rule in problems[0]
+
+
+def test_pgbackrest_needs_one_debian_release_for_the_repository_and_the_databases():
+    groups = {"webservers": ["web1"], "db_primary": ["db1"], "db_backup": ["bk1"]}
+    hosts, facts = _inventory(groups, common=CIPHER)
+    facts["bk1"]["distribution_major_version"] = "13"
+    with pytest.raises(stack.StackError, match="pgBackRest needs the same version on all of them"):
+        stack.stack_model(hosts, groups, facts)
