@@ -39,6 +39,7 @@ _FILTERS = {
     "missing_packages": role_helpers.missing_packages,
     "in_networks": role_helpers.in_networks,
     "certificate_problems": role_helpers.certificate_problems,
+    "restore_plan": role_helpers.restore_plan,
 }
 
 

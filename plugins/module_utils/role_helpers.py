@@ -12,6 +12,7 @@ use; the filter turns that into AnsibleFilterError.
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import hmac
 import ipaddress
@@ -301,3 +302,78 @@ def certificate_problems(certificate: str, private_key: str, now: Any = None) ->
     if expires <= now:
         problems.append(f"the certificate in tls_certificate_file expired on {expires:%Y-%m-%d %H:%M} UTC.")
     return problems
+
+
+# --- restore.yml: the point in time asked for, against what the repository holds -------------------
+
+_RESTORE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(\.\d{1,6})?\s*(Z|[+-]\d{2}(?::?\d{2})?)$")
+_RESTORE_FORMAT = "'YYYY-MM-DD HH:MM:SS+00' (a time zone offset is required)"
+
+
+def _utc_text(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S+00")
+
+
+def restore_plan(info: Any, restore_target_time: Any = None, restore_target: Any = None, now: Any = None) -> dict[str, Any]:
+    """What restore.yml restores the primary to, checked before anything stops.
+
+    info: `pgbackrest --output=json info` of the stack's stanza (text or parsed). Exactly one of
+    restore_target_time ('YYYY-MM-DD HH:MM:SS+00', an offset required) and restore_target ('latest':
+    every WAL the repository holds). now: epoch seconds (default: this clock). Returns problems (one
+    line each, naming the variable), type ('time' or 'default', pgBackRest's --type), target (the time
+    in UTC, for --target), and the backups the repository holds (label, type, start and stop in UTC).
+    """
+    stanzas = json.loads(info) if isinstance(info, (str, bytes)) else (info or [])
+    stanza = stanzas[0] if stanzas else {}
+    backups = [{"label": b.get("label"), "type": b.get("type"),
+                "start": _utc_text(datetime.datetime.fromtimestamp(b["timestamp"]["start"], datetime.timezone.utc)),
+                "stop": _utc_text(datetime.datetime.fromtimestamp(b["timestamp"]["stop"], datetime.timezone.utc)),
+                "stop_epoch": b["timestamp"]["stop"]}
+               for b in stanza.get("backup") or []]
+    result: dict[str, Any] = {"problems": [], "type": None, "target": None, "backups": backups}
+    given_time = restore_target_time not in (None, "")
+    given_target = restore_target not in (None, "")
+    if given_time == given_target:
+        result["problems"].append(
+            "restore.yml needs exactly one target: -e restore_target_time=" + _RESTORE_FORMAT.split(" (", maxsplit=1)[0]
+            + " (a point in time) or -e restore_target=latest (everything archived)"
+            + (", not both." if given_time else "; nothing is restored without one."))
+        return result
+    if not backups:
+        result["problems"].append(f"The repository holds no backup of stanza {stanza.get('name', '?')} "
+                                  f"({(stanza.get('status') or {}).get('message', 'no stanza')}): nothing to restore from.")
+        return result
+    if given_target:
+        if str(restore_target) != "latest":
+            result["problems"].append(f"restore_target = {str(restore_target)!r}: the only target by name is 'latest'; for a "
+                                      f"point in time set restore_target_time={_RESTORE_FORMAT}.")
+            return result
+        result["type"] = "default"
+        return result
+    match = _RESTORE_TIME.match(str(restore_target_time).strip())
+    moment = None
+    if match:
+        day, clock, fraction, zone = match.groups()
+        digits = "0000" if zone == "Z" else zone[1:].replace(":", "").ljust(4, "0")
+        zone = f"{'-' if zone.startswith('-') else '+'}{digits[:2]}:{digits[2:]}"
+        try:
+            moment = datetime.datetime.fromisoformat(f"{day}T{clock}{fraction or ''}{zone}")
+        except ValueError:
+            moment = None
+    if moment is None:
+        result["problems"].append(f"restore_target_time = {str(restore_target_time)!r} is not a time with its zone: "
+                                  f"write it as {_RESTORE_FORMAT}.")
+        return result
+    current = datetime.datetime.fromtimestamp(float(now), datetime.timezone.utc) if now is not None \
+        else datetime.datetime.now(datetime.timezone.utc)
+    first = min(backups, key=lambda b: b["stop_epoch"])
+    if moment > current:
+        result["problems"].append(f"restore_target_time = {str(restore_target_time)!r} is in the future (now {_utc_text(current)}): "
+                                  "a restore can only go back in time.")
+    elif moment.timestamp() < first["stop_epoch"]:
+        result["problems"].append(f"restore_target_time = {str(restore_target_time)!r} is before the end of the oldest backup "
+                                  f"({first['label']}, {first['stop']}): the repository can restore no earlier point.")
+    else:
+        result["type"] = "time"
+        result["target"] = moment.astimezone(datetime.timezone.utc).isoformat(sep=" ")
+    return result

@@ -22,7 +22,7 @@ from ansible_collections.django_deploy.stack.plugins.module_utils import role_he
 
 FILTERS = FilterModule().filters()
 NAMES = ["rabbitmq_state", "releases_to_remove", "pgpass_line", "bad_sysctls", "missing_packages", "in_networks",
-         "certificate_problems"]
+         "certificate_problems", "restore_plan"]
 FILTER_DIR = Path(__file__).resolve().parents[4] / "plugins" / "filter"
 RELEASES = "/srv/demo/releases"
 WHEELS = "/srv/demo/wheels"

@@ -7,6 +7,7 @@ tests/unit/plugins/filter/test_role_helpers.py.
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import json
 
@@ -274,3 +275,59 @@ def test_missing_packages_are_the_wanted_ones_dpkg_does_not_call_installed(wante
     missing = rh.missing_packages(wanted, [f"{package} {status}" for package, status in rows])
     installed = {package for package, status in rows if status == "installed"}
     assert missing == [package for package in dict.fromkeys(wanted) if package not in installed]
+
+
+# --- restore_plan ---------------------------------------------------------------------------------
+FIRST_STOP = 1764800100  # 2025-12-03 22:15:00 UTC
+INFO = [{"name": "demo", "status": {"code": 0, "message": "ok"},
+         "backup": [{"label": "20251203-221320F", "type": "full", "timestamp": {"start": 1764800000, "stop": FIRST_STOP}},
+                    {"label": "20251204-010000F_20251204-020000I", "type": "incr",
+                     "timestamp": {"start": 1764813600, "stop": 1764813700}}]}]
+NOW = 1764900000  # 2025-12-05 02:00:00 UTC
+
+
+@pytest.mark.parametrize("given, target", [
+    ("2025-12-03 22:20:00+00", "2025-12-03 22:20:00+00:00"),
+    ("2025-12-03 23:20:00+01", "2025-12-03 22:20:00+00:00"),
+    ("2025-12-03T17:20:00-0500", "2025-12-03 22:20:00+00:00"),
+    ("2025-12-03 22:20:00.250Z", "2025-12-03 22:20:00.250000+00:00"),
+    (" 2025-12-03 22:20:00+00:00 ", "2025-12-03 22:20:00+00:00"),
+])
+def test_a_time_with_its_zone_is_restored_in_utc(given, target):
+    plan = rh.restore_plan(json.dumps(INFO), given, None, now=NOW)
+    assert plan["problems"] == [] and plan["type"] == "time" and plan["target"] == target
+    assert [b["label"] for b in plan["backups"]] == ["20251203-221320F", "20251204-010000F_20251204-020000I"]
+
+
+@pytest.mark.parametrize("given, problem", [
+    ("2025-12-03 22:20:00", "is not a time with its zone"),
+    ("yesterday", "is not a time with its zone"),
+    ("2025-13-03 22:20:00+00", "is not a time with its zone"),
+    ("2025-12-06 00:00:00+00", "is in the future (now 2025-12-05 02:00:00+00)"),
+    ("2025-12-03 22:14:59+00", "is before the end of the oldest backup (20251203-221320F, 2025-12-03 22:15:00+00)"),
+])
+def test_a_bad_time_is_refused_naming_the_variable(given, problem):
+    plan = rh.restore_plan(INFO, given, None, now=NOW)
+    assert len(plan["problems"]) == 1 and plan["type"] is None
+    assert plan["problems"][0].startswith(f"restore_target_time = {given!r}") and problem in plan["problems"][0]
+
+
+def test_latest_replays_everything_and_needs_a_backup():
+    assert rh.restore_plan(INFO, None, "latest")["type"] == "default"
+    empty = [{"name": "demo", "status": {"code": 2, "message": "no valid backups"}, "backup": []}]
+    assert rh.restore_plan(empty, None, "latest")["problems"] == [
+        "The repository holds no backup of stanza demo (no valid backups): nothing to restore from."]
+    assert "only target by name is 'latest'" in rh.restore_plan(INFO, None, "newest")["problems"][0]
+
+
+@pytest.mark.parametrize("given_time, given_target", [(None, None), ("", ""), ("2025-12-03 22:20:00+00", "latest")])
+def test_exactly_one_target_is_required(given_time, given_target):
+    problems = rh.restore_plan(INFO, given_time, given_target)["problems"]
+    assert len(problems) == 1 and problems[0].startswith("restore.yml needs exactly one target")
+
+
+@given(st.integers(min_value=FIRST_STOP, max_value=NOW))
+def test_any_moment_between_the_first_backup_and_now_is_restorable(moment):
+    text = datetime.datetime.fromtimestamp(moment, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S+00")
+    plan = rh.restore_plan(INFO, text, None, now=NOW)
+    assert plan["problems"] == [] and datetime.datetime.fromisoformat(plan["target"]).timestamp() == moment
