@@ -15,7 +15,7 @@ QUARANTINED := $(shell sed -n 's/^\([a-z_]*\):.*/\1/p' molecule/QUARANTINE 2>/de
 ALL_SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 # Slowest first (the wall times CI prints), so the parallel slots of run-scenarios.sh stay full;
 # a scenario missing from this list runs last.
-SLOWEST_FIRST := scale_out cluster celery modern cluster_debian12 allinone allinone_debian12 webtier_mod_wsgi common
+SLOWEST_FIRST := scale_out cluster celery backup modern cluster_debian12 allinone allinone_debian12 webtier_mod_wsgi common
 # Not in `make test`, to keep CI within 60 minutes on two cores: Debian 12, the second platform,
 # runs there in cluster_debian12 (every role, over SSH); its all-in-one twin runs on demand
 # (`make molecule SCENARIOS=allinone_debian12`).
