@@ -346,6 +346,7 @@ RULES: dict[str, Any] = {
     "django_app_migrate_timeout": lambda v: _check_int(v, 1),
     "postgresql_seed_timeout": lambda v: _check_int(v, 1),
     "pgbackrest_backup_timeout": lambda v: _check_int(v, 60),
+    "pgbackrest_process_max": lambda v: _check_int(v, 1, 64),
     "pgbackrest_retention_full": lambda v: _check_int(v, 1, 9999999),
     "pgbackrest_retention_diff": lambda v: _check_int(v, 1, 9999999),
     "pgbackrest_archive_timeout": lambda v: _check_int(v, 0, 86400),
