@@ -930,8 +930,10 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
         "replication_user": str(_value(db_vars, "postgresql_replication_user")),
         # The primary's postgresql_tls: whether the servers require TLS and the clients verify them.
         "tls": bool(_bool(_value(db_vars, "postgresql_tls"))),
-        # PgBouncer on every database host (postgresql_pooler, the primary's), or none.
+        # PgBouncer on every database host (postgresql_pooler, the primary's), or none, and the
+        # role its auth_query logs in as.
         "pooler": pooler,
+        "pooler_auth_user": POOLER_AUTH_USER,
     }
     layout["broker"] = {
         "user": str(mq_vars.get("rabbitmq_app_user") or layout["name"]),
@@ -988,6 +990,7 @@ def _sizing_input(hosts: Mapping[str, Mapping[str, Any]], facts: Mapping[str, Ma
 # while its session-level work (migrations under their advisory lock) connects to PostgreSQL
 # directly. Its defaults and port variable are with the others (PUBLIC_DEFAULTS, PORT_VARS).
 POOLER_AUTH_SECRET = "pgbouncer_auth_password"
+POOLER_AUTH_USER = "pgbouncer"
 
 
 def pooler_of(hosts: Mapping[str, Mapping[str, Any]], topo: Mapping[str, list[str]]) -> str:

@@ -97,7 +97,7 @@ def test_layout_follows_the_name_and_the_account_variables():
     assert app["etc"] == "/etc/shop" and app["gunicorn_socket"] == "/run/gunicorn-shop.sock"
     assert app["gunicorn_ready_dir"] == "/run/gunicorn-shop"
     assert app["database"] == {"name": "shop", "user": "shop", "replication_user": "replicator", "tls": True,
-                               "pooler": "none"}
+                               "pooler": "none", "pooler_auth_user": "pgbouncer"}
     assert app["broker"] == {"user": "shop", "vhost": "shop"}
 
 
