@@ -103,7 +103,8 @@ def pooler_settings(clients_needed: int, max_connections: int, cpus: int) -> dic
       POOLER_MIN_POOL, never more than the app's connections nor than what PostgreSQL leaves:
       max_connections less the superuser reserve, PG_ADMIN_CONNECTIONS (migrations, which connect
       directly, and operators) and the auth_user's pool;
-    - reserve_pool_size: a quarter of the pool (at least 1) for bursts, within the same room;
+    - reserve_pool_size: a quarter of the pool (at least 1) for bursts, within the same room and
+      never beyond the app's connections (a pool as large as them needs none);
     - max_db_connections: their sum and the auth_user's, PgBouncer's bound on server connections to
       the database (over all its pools), so PostgreSQL's own limit is never what refuses one.
     """
@@ -116,7 +117,7 @@ def pooler_settings(clients_needed: int, max_connections: int, cpus: int) -> dic
                          f"more than {PG_SUPERUSER_RESERVED} superuser + {PG_ADMIN_CONNECTIONS} admin + "
                          f"{POOLER_AUTH_CONNECTIONS} auth_user connections (postgresql_max_connections)")
     pool = min(clients_needed, room, max(POOLER_MIN_POOL, 2 * cpus + 1))
-    reserve = min(room - pool, max(1, pool // 4))
+    reserve = min(room - pool, clients_needed - pool, max(1, pool // 4))
     return {
         "max_client_conn": 2 * clients_needed + POOLER_ADMIN_CLIENTS,
         "default_pool_size": pool,
@@ -143,7 +144,7 @@ def explain_pooler_settings(clients_needed: int, max_connections: int, cpus: int
                             f"workers in a rolling deploy) + {POOLER_ADMIN_CLIENTS} admin"),
         "default_pool_size": (pool, pool_why),
         "reserve_pool_size": (sizes["reserve_pool_size"], f"a quarter of the pool for bursts, within the {room} "
-                              "max_connections leaves"),
+                              f"max_connections leaves and the {clients_needed} app connections"),
         "max_db_connections": (sizes["max_db_connections"], f"pool + reserve + {POOLER_AUTH_CONNECTIONS} auth_user: "
                                f"at most {room + POOLER_AUTH_CONNECTIONS} PostgreSQL leaves"),
     }

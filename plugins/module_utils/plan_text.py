@@ -291,8 +291,8 @@ def _totals_table(hosts: Mapping[str, Any], totals: Mapping[str, Any]) -> list[s
             f"{_minus(totals.get('memcached_client_connections'), celery, beat)} from web workers "
             f"(a pool of up to {cluster.MEMCACHED_POOL_SIZE} each) + {celery} Celery + {beat} beat"),
         "pooler_client_connections": "PgBouncer max_client_conn on each database host (postgresql_pooler)",
-        "pooler_server_connections": (f"PgBouncer max_db_connections, the most of any database host: instead of "
-                                      f"{needed} app connections to PostgreSQL"),
+        "pooler_server_connections": (f"PgBouncer max_db_connections (pool + reserve + auth_user), the most of any "
+                                      f"database host; the app holds {needed} connections to it"),
     }
     if max_connections is None:
         why["max_connections"] = "no database host in this plan"

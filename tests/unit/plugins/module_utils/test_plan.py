@@ -302,8 +302,8 @@ def test_redis_overrides_and_persistence():
 @pytest.mark.parametrize("clients, max_connections, cpus, expected", [
     # The cluster scenario: 18 app connections, max_connections 31, 1 vCPU: the floor of 10.
     (18, 31, 1, {"max_client_conn": 46, "default_pool_size": 10, "reserve_pool_size": 2, "max_db_connections": 13}),
-    # Fewer app connections than the floor: never more server connections than clients.
-    (4, 25, 2, {"max_client_conn": 18, "default_pool_size": 4, "reserve_pool_size": 1, "max_db_connections": 6}),
+    # Fewer app connections than the floor: never more server connections than clients, no reserve.
+    (4, 25, 2, {"max_client_conn": 18, "default_pool_size": 4, "reserve_pool_size": 0, "max_db_connections": 5}),
     # A large host: (2 x 16) + 1 = 33 server connections for 200 clients.
     (200, 213, 16, {"max_client_conn": 410, "default_pool_size": 33, "reserve_pool_size": 8, "max_db_connections": 42}),
     # PostgreSQL leaves room for 2 only (16 - 3 superuser - 10 admin - 1 auth): the pool takes them, no reserve.
@@ -330,6 +330,7 @@ def test_pooler_never_opens_more_than_postgresql_leaves_or_the_app_needs(clients
     sizes = plan.pooler_settings(clients, max_connections, cpus)
     room = max_connections - plan.PG_SUPERUSER_RESERVED - plan.PG_ADMIN_CONNECTIONS
     assert 1 <= sizes["default_pool_size"] <= clients
+    assert sizes["default_pool_size"] + sizes["reserve_pool_size"] <= clients
     assert sizes["max_db_connections"] == sizes["default_pool_size"] + sizes["reserve_pool_size"] + 1
     assert sizes["max_db_connections"] <= room
     # Every app connection, twice over (a rolling deploy), is accepted as a client.
