@@ -1012,23 +1012,21 @@ def pooler_services(host: str, topo: Mapping[str, list[str]], pooler: str) -> li
 
 def pooler_flows(flows: list[dict[str, Any]], topo: Mapping[str, list[str]],
                  ports: Mapping[str, Mapping[str, int]], pooler: str) -> list[dict[str, Any]]:
-    """With the pooler, the app hosts reach every database host's PgBouncer instead of its
-    PostgreSQL, and the primary's PostgreSQL directly only for migrations; each PgBouncer reaches
-    its own PostgreSQL (over loopback: the firewall has nothing to open)."""
+    """With the pooler, the app hosts reach every database host's PgBouncer; each PgBouncer reaches
+    its own PostgreSQL (over loopback: the firewall has nothing to open). The app's flows to
+    PostgreSQL itself stay: migrations connect to the primary directly, and any replica may become
+    the primary (promote.yml re-points the app without running the firewall role)."""
     if pooler != "pgbouncer":
         return flows
-    app_hosts = set(topo["app_hosts"])
-    kept = [f for f in flows if not (f["service"] == "postgresql" and f["client"] in app_hosts
-                                     and f["purpose"] in ("app", "app-read"))]
+    added = []
     for app in topo["app_hosts"]:
         for db in topo["db_primary"]:
-            kept.append(_flow(app, db, ports[db]["pgbouncer"], "pgbouncer", "app"))
-            kept.append(_flow(app, db, ports[db]["postgresql"], "postgresql", "app-direct"))
+            added.append(_flow(app, db, ports[db]["pgbouncer"], "pgbouncer", "app"))
         for db in topo["db_replicas"]:
-            kept.append(_flow(app, db, ports[db]["pgbouncer"], "pgbouncer", "app-read"))
+            added.append(_flow(app, db, ports[db]["pgbouncer"], "pgbouncer", "app-read"))
     for db in topo["db_hosts"]:
-        kept.append(_flow(db, db, ports[db]["postgresql"], "postgresql", "pooler"))
-    return kept
+        added.append(_flow(db, db, ports[db]["postgresql"], "postgresql", "pooler"))
+    return flows + added
 
 
 def app_database_endpoints(topo: Mapping[str, list[str]], entries: Mapping[str, Mapping[str, Any]],

@@ -34,7 +34,9 @@ def test_show_pools_on_the_primary_shows_the_apps_database_with_traffic(http, ho
     assert [(row["user"], row["pool_mode"]) for row in pools if row["user"] == "demo"] == [("demo", "transaction")], pools
     after = int(stats(hosts["db1"])["total_xact_count"])
     assert after > before, (before, after)
-    report(f"pooler: db1's PgBouncer served {after - before} transactions of demo during 10 pages; pools {pools}")
+    app = next(row for row in pools if row["user"] == "demo")
+    report(f"pooler: db1's PgBouncer served {after - before} transactions of demo during 10 pages; its pool: "
+           + ", ".join(f"{key} {app[key]}" for key in ("cl_active", "cl_waiting", "sv_active", "sv_idle", "sv_used")))
 
 
 @pytest.mark.parametrize("name", DB_HOSTS)

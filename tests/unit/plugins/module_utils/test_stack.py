@@ -589,14 +589,17 @@ def test_with_pgbouncer_the_app_goes_through_each_database_hosts_pooler_and_migr
     for app in ("web1", "web2", "worker1", "beat1"):
         assert (app, "db1", 6543, "pgbouncer", "app") in flows
         assert (app, "db2", 6543, "pgbouncer", "app-read") in flows
-        assert (app, "db1", 5433, "postgresql", "app-direct") in flows
-        # Reads go through the replica's pooler: its PostgreSQL is closed to the app.
-        assert not [f for f in flows if f[:2] == (app, "db2") and f[3] == "postgresql"]
+        # PostgreSQL itself stays open to the app: migrations on the primary, and a replica may become it.
+        assert (app, "db1", 5433, "postgresql", "app") in flows
+        assert (app, "db2", 5433, "postgresql", "app-read") in flows
     assert ("db1", "db1", 5433, "postgresql", "pooler") in flows
-    # The firewall opens the pooler's port to the app hosts, the primary's PostgreSQL to them too.
+    # The firewall opens the pooler's port to the app hosts; the loopback flow opens nothing.
     rules = {r["port"]: r for r in model["hosts"]["db2"]["firewall"]["rules"]}
     assert rules[6543]["ipv4"] == ["10.0.0.1/32", "10.0.0.7/32", "10.0.0.8/32", "10.0.0.9/32"]
-    assert rules[5433]["ipv4"] == ["10.0.0.3/32"]
+    assert rules[5433]["ipv4"] == ["10.0.0.1/32", "10.0.0.3/32", "10.0.0.7/32", "10.0.0.8/32", "10.0.0.9/32"]
+    # pg_hba's clients: the app hosts as before, the pooler on loopback apart (role postgresql).
+    clients = model["hosts"]["db1"]["clients"]["postgresql"]
+    assert [c["host"] for c in clients if c["purpose"] == "pooler"] == ["db1"]
     assert "pgbouncer_auth_password" in model["hosts"]["db2"]["secrets"]
     assert "pgbouncer_auth_password" not in model["hosts"]["web1"]["secrets"]
     assert model["sizing"]["hosts"]["db1"]["pgbouncer"]["default_pool_size"] >= 1
