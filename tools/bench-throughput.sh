@@ -9,6 +9,9 @@
 #   (c) static_nginx      a hashed static file of the page, from nginx on the web host
 #   (d) static_appserver  the same file from gunicorn (same release and tuned config) on TCP,
 #                         Django serving it with WhiteNoise (tools/bench-throughput.yml)
+#   (e) page_pooled       the page of (a) after site.yml again with postgresql_pooler: pgbouncer
+#                         (the app through PgBouncer on db1); for (a) and (e), the primary's peak
+#                         server connections of the app, at the same concurrency
 # Environment: BENCH_DURATION (s, 20), BENCH_WARMUP (s, 5), BENCH_CONNECTIONS (16),
 # BENCH_THREADS (2), BENCH_TIMEOUT (wrk's per-request timeout, s, 10), BENCH_STEP_TIMEOUT
 # (bound of each ansible-playbook, s, 1200), BENCH_KEEP=1 (leave the containers up),
@@ -97,6 +100,33 @@ print(f"    {w['rps']:.1f} req/s, p50 {w['latency_ms']['p50']:.2f} ms, p99 {w['l
 EOF
 }
 
+peak_connections() {  # peak_connections SECONDS: the most server connections of the app on db1, sampled twice a second
+  local until=$(( $(date +%s) + $1 )) peak=0 now
+  while [ "$(date +%s)" -lt "$until" ]; do
+    now=$(timeout 10 docker exec bench-tp-db1 runuser -u postgres -- psql -XAtc \
+      "SELECT count(*) FROM pg_stat_activity WHERE usename = '$app' AND backend_type = 'client backend'" 2>/dev/null || echo 0)
+    [ "${now:-0}" -gt "$peak" ] && peak=$now
+    sleep 0.5
+  done
+  echo "$peak"
+}
+
+measure_db() {  # measure_db KEY LABEL URL: measure, with the primary's peak server connections meanwhile
+  local key=$1 sampler
+  peak_connections $((warmup + duration + 5)) >"$work/m/$key.peak" &
+  sampler=$!
+  measure "$@"
+  wait "$sampler"
+  python3 - "$work/m/$key.json" "$(cat "$work/m/$key.peak")" <<'EOF'
+import json, sys
+path, peak = sys.argv[1], int(sys.argv[2])
+data = json.load(open(path))
+data["db_peak_server_connections"] = peak
+json.dump(data, open(path, "w"))
+print(f"    the primary's peak server connections of the app: {peak}")
+EOF
+}
+
 profile() {  # what is deployed now, read from the hosts: one line for the report
   local gunicorn pg cache maxconn
   gunicorn=$(docker exec bench-tp-web1 sh -c "grep -E '^(workers|threads|worker_class) =' /etc/$app/gunicorn.conf.py" |
@@ -127,7 +157,7 @@ tuned_profile=$(profile)
 echo "    $tuned_profile"
 case $tuned_profile in *"page cache PyMemcacheCache"*) ;; *) echo "bench-throughput: the tuned page does not use memcached" >&2; exit 1 ;; esac
 
-measure page_tuned "(a) page via HAProxy, tuned" "http://lb1:80/"
+measure_db page_tuned "(a) page via HAProxy, tuned" "http://lb1:80/"
 
 static_path=$(fetch "http://lb1:80/" | grep -o '/static/[^"]*\.[0-9a-f]\{12\}\.css' | head -n 1)
 [ -n "$static_path" ] || { echo "bench-throughput: no hashed stylesheet on the page" >&2; exit 1; }
@@ -140,6 +170,10 @@ app_sum=$(fetch "http://web1:8001$static_path" | sha256sum)
 [ "$nginx_sum" = "$app_sum" ] || { echo "bench-throughput: nginx and the app server serve different bytes" >&2; exit 1; }
 measure static_appserver "(d) static file from gunicorn (web1:8001)" "http://web1:8001$static_path"
 docker exec bench-tp-web1 systemctl stop bench-appserver
+
+echo "==> site.yml again with the pooler (postgresql_pooler: pgbouncer): the app through PgBouncer on db1"
+play site-pooled.log site.yml -e postgresql_pooler=pgbouncer
+measure_db page_pooled "(e) page via HAProxy, tuned, through PgBouncer" "http://lb1:80/"
 
 echo "==> site.yml again with stock defaults (tools/bench-throughput/stock.yml)"
 play site-stock.log site.yml -e @tools/bench-throughput/stock.yml
@@ -173,5 +207,6 @@ print(json.dumps({
 EOF
 out=$out_dir/throughput-$stamp
 python3 tools/bench_throughput.py report "$work/context.json" "$out.txt" "$out.json" \
-  "$work/m/page_tuned.json" "$work/m/page_stock.json" "$work/m/static_nginx.json" "$work/m/static_appserver.json"
+  "$work/m/page_tuned.json" "$work/m/page_stock.json" "$work/m/static_nginx.json" "$work/m/static_appserver.json" \
+  "$work/m/page_pooled.json"
 echo "written to $out.txt and $out.json"

@@ -123,6 +123,8 @@ def report(context: dict[str, Any], measurements: list[dict[str, Any]]) -> tuple
 
     ratios = {"page_tuned_over_stock": pair("page_tuned", "page_stock"),
               "static_nginx_over_appserver": pair("static_nginx", "static_appserver")}
+    if "page_pooled" in by_key:
+        ratios["page_pooled_over_direct"] = pair("page_pooled", "page_tuned")
     load = context["load"]
     lines = [
         f"django_deploy.stack throughput benchmark ({context['stamp']}, {context['inventory']}, "
@@ -141,10 +143,18 @@ def report(context: dict[str, Any], measurements: list[dict[str, Any]]) -> tuple
                      f"{w['requests']:>9} {w['socket_errors']:>8} {w['errors']['status']:>6}")
     lines.append("")
     for key, what, first, second in (("page_tuned_over_stock", "page", "tuned", "stock"),
-                                     ("static_nginx_over_appserver", "static file", "nginx", "app server")):
+                                     ("static_nginx_over_appserver", "static file", "nginx", "app server"),
+                                     ("page_pooled_over_direct", "pooler", "PgBouncer", "direct")):
+        if key not in ratios:
+            continue
         r = ratios[key]
         lines.append(f"  {what + ':':<13} req/s {first}/{second} x{_fmt(r['rps'])}; "
                      f"latency {second}/{first}: p50 x{_fmt(r['p50'])}, p99 x{_fmt(r['p99'])}")
+    peaks = {m["key"]: m["db_peak_server_connections"] for m in measurements if "db_peak_server_connections" in m}
+    if peaks:
+        lines.append("  the primary's peak server connections of the app (pg_stat_activity, sampled twice a second): "
+                     + ", ".join(f"{key} {value}" for key, value in peaks.items()))
+        ratios["db_peak_server_connections"] = peaks
     for m in measurements:
         w = m["wrk"]
         if w["socket_errors"] or w["errors"]["status"]:

@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - older ansible-core: messages just say 
     Origin = None
 
 SECRETS = ("postgresql_app_password", "django_app_secret_key", "postgresql_replication_password",
-           "rabbitmq_app_password", "redis_password", "pgbackrest_cipher_pass")
+           "rabbitmq_app_password", "redis_password", "pgbackrest_cipher_pass", stack.POOLER_AUTH_SECRET)
 _VARS = tuple(dict.fromkeys((*stack.RULES, *stack.PUBLIC_DEFAULTS, *stack.DERIVED, *plan.OVERRIDE_VARS,
                              *plan.SIZE_VARS)))
 _FACTS = ("default_ipv4", "memtotal_mb", "processor_vcpus", "distribution_major_version", "hostname", "mounts",

@@ -75,6 +75,99 @@ def pg_cluster_settings(db_cpus: list[int], web_concurrency: int, celery_concurr
     }
 
 
+# ---------------------------------------------------------------------------------------------
+# The connection pooler (postgresql_pooler: pgbouncer): PgBouncer in transaction mode on every
+# database host, between the app and PostgreSQL. Its two sides: the clients (each app-server
+# thread, Celery child and beat keeps one persistent connection per database alias it uses) and
+# the server connections it opens to its own PostgreSQL, within the cluster's max_connections.
+POOLERS = ("none", "pgbouncer")
+# Consoles, monitoring, an operator's manage.py shell: clients beyond the app's.
+POOLER_ADMIN_CLIENTS = 10
+# PgBouncer's auth_user looks each login up through a pool of its own: one server connection.
+POOLER_AUTH_CONNECTIONS = 1
+# Server connections doing work at once: PostgreSQL wiki "Number Of Database Connections",
+# (core_count * 2) + effective_spindle_count (one: SSD or a single volume), never below this floor
+# so that one slow query does not queue a page's fast ones.
+POOLER_MIN_POOL = 10
+
+
+def pooler_settings(clients_needed: int, max_connections: int, cpus: int) -> dict[str, int]:
+    """PgBouncer's sizes on one database host (transaction pooling).
+
+    clients_needed: the app's connections to this host through the pooler (pg_connections_needed);
+    max_connections: PostgreSQL's on this host; cpus: this host's vCPUs.
+
+    - max_client_conn: twice the app's connections (a rolling deploy runs old and new app-server
+      workers and Celery children side by side) plus POOLER_ADMIN_CLIENTS;
+    - default_pool_size: the server connections of the app's pool: (2 x vCPUs) + 1, at least
+      POOLER_MIN_POOL, never more than the app's connections nor than what PostgreSQL leaves:
+      max_connections less the superuser reserve, PG_ADMIN_CONNECTIONS (migrations, which connect
+      directly, and operators) and the auth_user's pool;
+    - reserve_pool_size: a quarter of the pool (at least 1) for bursts, within the same room and
+      never beyond the app's connections (a pool as large as them needs none);
+    - max_db_connections: their sum and the auth_user's, PgBouncer's bound on server connections to
+      the database (over all its pools), so PostgreSQL's own limit is never what refuses one.
+    """
+    check_int("clients_needed", clients_needed)
+    check_int("max_connections", max_connections, PG_SUPERUSER_RESERVED + 1)
+    check_int("cpus", cpus)
+    room = max_connections - PG_SUPERUSER_RESERVED - PG_ADMIN_CONNECTIONS - POOLER_AUTH_CONNECTIONS
+    if room < 1:
+        raise ValueError(f"max_connections {max_connections} leaves no server connection for the pooler: it needs "
+                         f"more than {PG_SUPERUSER_RESERVED} superuser + {PG_ADMIN_CONNECTIONS} admin + "
+                         f"{POOLER_AUTH_CONNECTIONS} auth_user connections (postgresql_max_connections)")
+    pool = min(clients_needed, room, max(POOLER_MIN_POOL, 2 * cpus + 1))
+    reserve = min(room - pool, clients_needed - pool, max(1, pool // 4))
+    return {
+        "max_client_conn": 2 * clients_needed + POOLER_ADMIN_CLIENTS,
+        "default_pool_size": pool,
+        "reserve_pool_size": reserve,
+        "max_db_connections": pool + reserve + POOLER_AUTH_CONNECTIONS,
+    }
+
+
+def explain_pooler_settings(clients_needed: int, max_connections: int, cpus: int) -> tuning.Reasons:
+    """Why pooler_settings gives its values (plan.yml), from the same terms."""
+    sizes = pooler_settings(clients_needed, max_connections, cpus)
+    room = max_connections - PG_SUPERUSER_RESERVED - PG_ADMIN_CONNECTIONS - POOLER_AUTH_CONNECTIONS
+    active = max(POOLER_MIN_POOL, 2 * cpus + 1)
+    pool = sizes["default_pool_size"]
+    if pool == active:
+        pool_why = f"server side: 2 x {cpus} vCPUs + 1, at least {POOLER_MIN_POOL}"
+    elif pool == clients_needed:
+        pool_why = f"server side: the {clients_needed} app connections (fewer than 2 x vCPUs + 1 or {POOLER_MIN_POOL})"
+    else:
+        pool_why = (f"server side: what max_connections {max_connections} leaves: - {PG_SUPERUSER_RESERVED} superuser"
+                    f" - {PG_ADMIN_CONNECTIONS} admin - {POOLER_AUTH_CONNECTIONS} auth_user")
+    return {
+        "max_client_conn": (sizes["max_client_conn"], f"client side: 2 x {clients_needed} app connections (old and new "
+                            f"workers in a rolling deploy) + {POOLER_ADMIN_CLIENTS} admin"),
+        "default_pool_size": (pool, pool_why),
+        "reserve_pool_size": (sizes["reserve_pool_size"], f"a quarter of the pool for bursts, within the {room} "
+                              f"max_connections leaves and the {clients_needed} app connections"),
+        "max_db_connections": (sizes["max_db_connections"], f"pool + reserve + {POOLER_AUTH_CONNECTIONS} auth_user: "
+                               f"at most {room + POOLER_AUTH_CONNECTIONS} PostgreSQL leaves"),
+    }
+
+
+def _plan_pooler(entries: dict[str, dict[str, Any]], clients_needed: int) -> dict[str, Any] | None:
+    """pooler_settings on each database host (its max_connections as planned); the cluster's
+    client and largest server sizes for the totals (None: no database host)."""
+    sizes = {}
+    for host, entry in entries.items():
+        if "postgresql" not in entry:
+            continue
+        connections = str(entry["postgresql"].get("max_connections", ""))
+        if not connections.isdigit():
+            continue
+        entry["pgbouncer"] = sizes[host] = _with_host(host, pooler_settings, max(1, clients_needed),
+                                                      int(connections), entry["cpus"])
+    if not sizes:
+        return None
+    return {"pooler_client_connections": max(s["max_client_conn"] for s in sizes.values()),
+            "pooler_server_connections": max(s["max_db_connections"] for s in sizes.values())}
+
+
 # Public variables a user may set in the inventory to override a derived value (the roles'
 # variables of the same names). Integers unless listed in _CHOICE_VARS or handled below.
 INT_VARS = (
@@ -88,11 +181,12 @@ _CHOICE_VARS = {
     "mod_wsgi_mpm": tuning.APACHE_MPMS,
     "postgresql_storage": tuning.STORAGE_TYPES,
     "redis_maxmemory_policy": tuning.REDIS_POLICIES,
+    "postgresql_pooler": POOLERS,
 }
 # Booleans: redis_persistence (the stack model sets it when Redis is the Celery broker).
 _BOOL_VARS = ("redis_persistence",)
 _DEFAULTS = {"django_app_server": "gunicorn", "mod_wsgi_mpm": "event", "postgresql_storage": "ssd",
-             "postgresql_version": 15, "redis_persistence": False}  # PostgreSQL 15: Debian 12's
+             "postgresql_version": 15, "redis_persistence": False, "postgresql_pooler": "none"}  # PostgreSQL 15: Debian 12's
 OVERRIDE_VARS = INT_VARS + tuple(_CHOICE_VARS) + _BOOL_VARS + (
     "rabbitmq_vm_memory_high_watermark", "rabbitmq_disk_free_limit", "postgresql_settings")
 SIZE_VARS = ("django_deploy_host_memory_mb", "django_deploy_host_cpus")
@@ -300,6 +394,10 @@ def cluster_plan(hosts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         "db_connections_ok": max_connections is None or needed <= max_connections - PG_SUPERUSER_RESERVED,
         "memcached_client_connections": cache_clients,
     }
+    # The pooler is the stack's (the primary's postgresql_pooler, as the stack model reads it).
+    primary = [h for h in entries if "db_primary" in (hosts[h].get("groups") or [])]
+    if primary and overrides[primary[0]]["postgresql_pooler"] == "pgbouncer":
+        totals.update(_plan_pooler(entries, needed) or {})
     return {"hosts": entries, "totals": totals}
 
 

@@ -32,7 +32,7 @@ KEY_WIDTH = 40  # longer setting names put their value on the next line
 # Host entry keys that are not a service's settings, and the order of the service sections.
 HOST_KEYS = ("services", "memory_mb", "cpus", "budget_mb")
 SECTIONS = ("gunicorn", "mod_wsgi", "apache_mpm", "nginx", "haproxy", "celery", "memcached", "redis", "rabbitmq",
-            "postgresql")
+            "postgresql", "pgbouncer")
 # Settings whose plan value is an int of MB.
 MB_KEYS = {("gunicorn", "worker_memory_mb"), ("mod_wsgi", "process_memory_mb"), ("memcached", "memory_mb"),
            ("redis", "maxmemory_mb")}
@@ -173,6 +173,9 @@ def _service_reasons(host: str, section: str, entry: Mapping[str, Any], hosts: M
                         entry["memory_mb"], dedicated=only == ["rabbitmq"])
     if section == "postgresql":
         return _explain(host, section, _postgresql_reasons, host, entry, hosts, totals)
+    if section == "pgbouncer":
+        return _explain(host, section, cluster.explain_pooler_settings, max(1, int(totals.get("db_connections_needed") or 0)),
+                        int(entry["postgresql"]["max_connections"]), cpus)
     return {}
 
 
@@ -287,6 +290,9 @@ def _totals_table(hosts: Mapping[str, Any], totals: Mapping[str, Any]) -> list[s
         "memcached_client_connections": (
             f"{_minus(totals.get('memcached_client_connections'), celery, beat)} from web workers "
             f"(a pool of up to {cluster.MEMCACHED_POOL_SIZE} each) + {celery} Celery + {beat} beat"),
+        "pooler_client_connections": "PgBouncer max_client_conn on each database host (postgresql_pooler)",
+        "pooler_server_connections": (f"PgBouncer max_db_connections (pool + reserve + auth_user), the most of any "
+                                      f"database host; the app holds {needed} connections to it"),
     }
     if max_connections is None:
         why["max_connections"] = "no database host in this plan"

@@ -95,6 +95,9 @@ DERIVED = ("tls_domains", "django_app_static_root", "django_app_media_root", "co
 
 PORT_VARS = ("postgresql_port", "memcached_port", "redis_port", "rabbitmq_amqp_port", "mod_wsgi_listen_port",
              "haproxy_http_port", "haproxy_https_port", "nginx_listen_port")
+# The connection pooler (postgresql_pooler; its block: "The connection pooler" below).
+PUBLIC_DEFAULTS.update({"postgresql_pooler": "none", "pgbouncer_port": 6432})
+PORT_VARS += ("pgbouncer_port",)
 NGINX_PORT_BEHIND_HAPROXY = 8080
 # RabbitMQ's own derivations (rabbitmq.com/docs/networking): Erlang distribution on the AMQP
 # port + 20000, the CLI tools' range 10000 above that, epmd on 4369.
@@ -356,6 +359,7 @@ RULES: dict[str, Any] = {
     "pgbackrest_diff_schedule": _check_text,
     **{name: _check_port for name in PORT_VARS},
     **{name: _check_count for name in plan.INT_VARS if name != "postgresql_version"},
+    "postgresql_pooler": _check_choice(plan.POOLERS),
 }
 
 
@@ -677,7 +681,7 @@ def _app_platform_problems(app_hosts: list[str], entries: Mapping[str, Mapping[s
             + ". A release's wheels are built once for all of them: run them on one Debian release and machine type."]
 
 
-def _secrets(host: str, topo: Mapping[str, list[str]]) -> list[str]:
+def _secrets(host: str, topo: Mapping[str, list[str]], pooler: str = "none") -> list[str]:
     """The secret variables a host needs: what its services read (values never pass here)."""
     needed = []
     is_app = host in topo["app_hosts"]
@@ -693,14 +697,15 @@ def _secrets(host: str, topo: Mapping[str, list[str]]) -> list[str]:
         needed.append("redis_password")
     if host in topo["db_backup"]:
         needed.append("pgbackrest_cipher_pass")
-    return needed
+    return needed + pooler_secrets(host, topo, pooler)
 
 
 def missing_secrets(hosts: Mapping[str, Mapping[str, Any]], topo: Mapping[str, list[str]]) -> list[str]:
     """One line per secret a host needs and lacks (names only: values are never printed)."""
     lines: dict[str, list[str]] = {}
+    pooler = pooler_of(hosts, topo)
     for host in topo["all"]:
-        for name in _secrets(host, topo):
+        for name in _secrets(host, topo, pooler):
             value = (hosts.get(host) or {}).get(name)
             if value is None or str(value) == "":
                 lines.setdefault(name, []).append(host)
@@ -841,6 +846,7 @@ def _ports(host: str, hvars: Mapping[str, Any], topo: Mapping[str, list[str]]) -
         "haproxy_http": tuning.coerce_int("haproxy_http_port", _value(hvars, "haproxy_http_port")),
         "haproxy_https": tuning.coerce_int("haproxy_https_port", _value(hvars, "haproxy_https_port")),
         "nginx": tuning.coerce_int("nginx_listen_port", hvars.get("nginx_listen_port") or nginx_default),
+        "pgbouncer": tuning.coerce_int("pgbouncer_port", _value(hvars, "pgbouncer_port")),
         # sshd (Ansible's own variable): the firewall keeps it open, the ACME host pushes certificates to it.
         "ssh": int(_whole(hvars.get("ansible_port")) or 22),
     }
@@ -851,7 +857,8 @@ def _port_clashes(host: str, services: list[str], ports: Mapping[str, int]) -> l
     used = {"postgresql": ("postgresql_port", "postgresql"), "memcached": ("memcached_port", "memcached"),
             "redis": ("redis_port", "redis"),
             "rabbitmq": ("rabbitmq_amqp_port", "rabbitmq_amqp"), "mod_wsgi": ("mod_wsgi_listen_port", "mod_wsgi"),
-            "haproxy": ("haproxy_http_port", "haproxy_http"), "nginx": ("nginx_listen_port", "nginx")}
+            "haproxy": ("haproxy_http_port", "haproxy_http"), "nginx": ("nginx_listen_port", "nginx"),
+            "pgbouncer": ("pgbouncer_port", "pgbouncer")}
     seen: dict[int, str] = {}
     problems = []
     for service in services:
@@ -888,6 +895,7 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
     # Every host of our groups gets an entry (promote.yml fences an old primary by its
     # platform's unit name); only the hosts the stack runs on need an address and a size.
     inventory_hosts = list(dict.fromkeys([*topo["all"], *(h for g in GROUPS for h in groups.get(g) or ())]))
+    pooler = pooler_of(hosts, topo)
     for host in inventory_hosts:
         hvars, hfacts = hosts.get(host) or {}, facts.get(host) or {}
         address = _address(host, hfacts)
@@ -901,7 +909,7 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
             "groups": [g for g in GROUPS if host in topo[g]],
             "platform": _platform(hvars, hfacts),
             "ports": ports[host],
-            "secrets": _secrets(host, topo),
+            "secrets": _secrets(host, topo, pooler),
         }
     if problems:
         raise StackError(problems)
@@ -916,7 +924,7 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
         entry["services"] = sizing["hosts"][host]["services"] if host in sizing["hosts"] else []
         if host in topo["db_backup"]:
             entry["services"] = sorted([*entry["services"], "pgbackrest"])
-        problems += _port_clashes(host, entry["services"], ports[host])
+        problems += _port_clashes(host, entry["services"] + pooler_services(host, topo, pooler), ports[host])
     for host in topo["redis"]:
         platform = entries[host]["platform"]
         if platform["redis"]["implementation"] not in platform["redis_implementations"]:
@@ -945,7 +953,7 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
         # The load balancers the ACME host pushes renewed certificates to, over SSH.
         tls["acme"]["peers"] = [{"host": lb, "address": entries[lb]["address"], "port": ports[lb]["ssh"]}
                                 for lb in topo["loadbalancers"] if lb != tls["acme"]["host"]]
-    flows = _flows(topo, ports, app_server, tls)
+    flows = pooler_flows(_flows(topo, ports, app_server, tls), topo, ports, pooler)
     for host, entry in entries.items():
         entry["clients"] = {}
         if host in topo["all"]:
@@ -972,6 +980,10 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
         "replication_user": str(_value(db_vars, "postgresql_replication_user")),
         # The primary's postgresql_tls: whether the servers require TLS and the clients verify them.
         "tls": bool(_bool(_value(db_vars, "postgresql_tls"))),
+        # PgBouncer on every database host (postgresql_pooler, the primary's), or none, and the
+        # role its auth_query logs in as.
+        "pooler": pooler,
+        "pooler_auth_user": POOLER_AUTH_USER,
     }
     layout["broker"] = {
         "user": str(mq_vars.get("rabbitmq_app_user") or layout["name"]),
@@ -991,6 +1003,8 @@ def stack_model(hosts: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
             # The first is the primary (writes, the broker); the others are its replicas.
             "redis": [endpoint(h, "redis") for h in topo["redis"]],
             "rabbitmq": [endpoint(h, "rabbitmq_amqp") for h in topo["rabbitmq"]],
+            # Where the app's DATABASES point: through the pooler, or directly (app_database_endpoints).
+            **app_database_endpoints(topo, entries, ports, pooler),
             "web": [endpoint(h, "nginx") for h in topo["webservers"]],
             "loadbalancers": [endpoint(h, "haproxy_http") for h in topo["loadbalancers"]],
             "app_server": {
@@ -1055,6 +1069,68 @@ def _sizing_input(hosts: Mapping[str, Mapping[str, Any]], facts: Mapping[str, Ma
         hvars["ansible_facts"] = facts.get(host) or {}
         hostvars[host] = hvars
     return plan.hosts_from_inventory(hostvars, groups)
+
+
+# ---------------------------------------------------------------------------------------------
+# The connection pooler (postgresql_pooler): with pgbouncer, PgBouncer runs on every database
+# host (role pgbouncer) in transaction mode in front of its own PostgreSQL, which it reaches over
+# loopback; the app's connections go through it (plan.pooler_settings sizes both of its sides),
+# while its session-level work (migrations under their advisory lock) connects to PostgreSQL
+# directly. Its defaults and port variable are with the others (PUBLIC_DEFAULTS, PORT_VARS).
+POOLER_AUTH_SECRET = "pgbouncer_auth_password"
+POOLER_AUTH_USER = "pgbouncer"
+
+
+def pooler_of(hosts: Mapping[str, Mapping[str, Any]], topo: Mapping[str, list[str]]) -> str:
+    """The stack's pooler: the primary's postgresql_pooler (one value for the whole stack)."""
+    primary = topo["db_primary"][0] if topo["db_primary"] else None
+    value = _value(hosts.get(primary) or {}, "postgresql_pooler") if primary else PUBLIC_DEFAULTS["postgresql_pooler"]
+    return str(value)
+
+
+def pooler_secrets(host: str, topo: Mapping[str, list[str]], pooler: str) -> list[str]:
+    """PgBouncer's auth_user logs in to PostgreSQL with this password (the only one it keeps)."""
+    return [POOLER_AUTH_SECRET] if pooler == "pgbouncer" and host in topo["db_hosts"] else []
+
+
+def pooler_services(host: str, topo: Mapping[str, list[str]], pooler: str) -> list[str]:
+    """The pooler as a service of this host (for port clashes)."""
+    return ["pgbouncer"] if pooler == "pgbouncer" and host in topo["db_hosts"] else []
+
+
+def pooler_flows(flows: list[dict[str, Any]], topo: Mapping[str, list[str]],
+                 ports: Mapping[str, Mapping[str, int]], pooler: str) -> list[dict[str, Any]]:
+    """With the pooler, the app hosts reach every database host's PgBouncer; each PgBouncer reaches
+    its own PostgreSQL (over loopback: the firewall has nothing to open). The app's flows to
+    PostgreSQL itself stay: migrations connect to the primary directly, and any replica may become
+    the primary (promote.yml re-points the app without running the firewall role)."""
+    if pooler != "pgbouncer":
+        return flows
+    added = []
+    for app in topo["app_hosts"]:
+        for db in topo["db_primary"]:
+            added.append(_flow(app, db, ports[db]["pgbouncer"], "pgbouncer", "app"))
+        for db in topo["db_replicas"]:
+            added.append(_flow(app, db, ports[db]["pgbouncer"], "pgbouncer", "app-read"))
+    for db in topo["db_hosts"]:
+        added.append(_flow(db, db, ports[db]["postgresql"], "postgresql", "pooler"))
+    return flows + added
+
+
+def app_database_endpoints(topo: Mapping[str, list[str]], entries: Mapping[str, Mapping[str, Any]],
+                           ports: Mapping[str, Mapping[str, int]], pooler: str) -> dict[str, Any]:
+    """The app's database endpoints, every role's one source: per database host its address, the
+    port the app connects to (PgBouncer's with the pooler, else PostgreSQL's), the port of
+    PostgreSQL itself (direct_port: migrations) and whether the connection is pooled."""
+    pooled = pooler == "pgbouncer"
+
+    def endpoint(host: str) -> dict[str, Any]:
+        return {"host": host, "address": entries[host]["address"],
+                "port": ports[host]["pgbouncer" if pooled else "postgresql"],
+                "direct_port": ports[host]["postgresql"], "pooled": pooled}
+
+    return {"app_database": [endpoint(h) for h in topo["db_primary"]],
+            "app_database_replicas": [endpoint(h) for h in topo["db_replicas"]]}
 
 
 def flows_text(model: Mapping[str, Any]) -> str:

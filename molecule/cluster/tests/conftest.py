@@ -19,7 +19,8 @@ from scenario_testing import (  # noqa: E402,F401  (fixtures and the hook are re
 
 SITE = "demo.example.test"
 # molecule.yml moves every public port off its default; the default each replaces.
-PORTS = {"postgresql": (5433, 5432), "memcached": (11311, 11211), "rabbitmq": (5673, 5672), "nginx": (8088, 80)}
+PORTS = {"postgresql": (5433, 5432), "memcached": (11311, 11211), "rabbitmq": (5673, 5672), "nginx": (8088, 80),
+         "pgbouncer": (6433, 6432)}
 # HAProxy's frontend keeps its default port (80): visitors' URLs do not change.
 LB = "http://lb1/"
 WEB = ("web1", "web2")
@@ -85,3 +86,13 @@ def note_is_counted(http, hosts, note: str, timeout: float = 90, post_for: float
 # The load generator (tools/loadgen.py) the web-tier drills run on db1 against the page and its
 # stylesheet through lb1.
 loadgen = loadgen_fixture(client="db1", url=LB, site=SITE)
+
+
+def pooler_console(host, command: str) -> list[dict]:
+    """A command of the PgBouncer console on a database host (postgres by peer on the local socket),
+    as one mapping per row, by column name."""
+    out = host.check_output("runuser -u postgres -- psql -h /var/run/postgresql -p %s -d pgbouncer -XAF '|' -c %s",
+                            str(PORTS["pgbouncer"][0]), command)
+    lines = [line for line in out.splitlines() if line and not line.startswith("(")]
+    names = lines[0].split("|")
+    return [dict(zip(names, line.split("|"))) for line in lines[1:]]

@@ -17,7 +17,7 @@ from conftest import HOST_NAMES, SITE_PLAYBOOK, note_is_counted, page
 from scenario_testing import recap, report
 
 SECRETS = ("django_app_secret_key", "postgresql_app_password", "postgresql_replication_password",
-           "rabbitmq_app_password")
+           "rabbitmq_app_password", "pgbouncer_auth_password")
 # Hosts that hold some secret: each must change when every secret does.
 HOLDERS = ("web1", "web2", "db1", "db2", "mq1", "worker1")
 

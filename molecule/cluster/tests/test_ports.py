@@ -5,7 +5,8 @@ import pytest
 
 from conftest import PORTS
 
-SERVERS = {"postgresql": ["db1", "db2"], "memcached": ["cache1"], "rabbitmq": ["mq1"], "nginx": ["web1", "web2"]}
+SERVERS = {"postgresql": ["db1", "db2"], "memcached": ["cache1"], "rabbitmq": ["mq1"], "nginx": ["web1", "web2"],
+           "pgbouncer": ["db1", "db2"]}
 
 
 def _listening(host) -> set[int]:
@@ -26,6 +27,8 @@ def test_erlang_distribution_follows_the_amqp_port(hosts):
 
 def test_the_app_reaches_each_tier_on_its_port(hosts):
     settings = hosts["web1"].check_output("cat /etc/demo/python/django_deploy_settings.py")
+    # Through PgBouncer (postgresql_pooler), on its port; PostgreSQL's own for migrations.
+    assert f'"PORT": "{PORTS["pgbouncer"][0]}"' in settings
     assert f'"PORT": "{PORTS["postgresql"][0]}"' in settings
     assert f':{PORTS["memcached"][0]}"' in settings
     broker = hosts["worker1"].check_output("grep ^CELERY_BROKER_URL= /etc/demo/environment")

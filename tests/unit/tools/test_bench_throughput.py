@@ -107,3 +107,18 @@ def test_parse_real_output_both_ways():
 def test_parse_refuses_a_hook_that_disagrees_with_the_summary():
     with pytest.raises(ValueError, match="1789"):
         bench.parse_wrk(REAL.replace('"requests": 1789', '"requests": 1788'))
+
+
+def test_report_the_pooler_against_direct_connections_at_the_same_concurrency():
+    def m(key, rps, p50, p99, peak):
+        return {"key": key, "label": key, "url": "http://x/", "db_peak_server_connections": peak,
+                "wrk": {"rps": rps, "requests": 10, "socket_errors": 0,
+                        "errors": {"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0},
+                        "latency_ms": {"p50": p50, "p99": p99}}}
+    context = {"stamp": "s", "inventory": "i", "cores": 2, "wall_s": 1,
+               "load": {"tool": "wrk", "threads": 2, "connections": 16, "duration_s": 20, "warmup_s": 5, "timeout_s": 10}}
+    text, data = bench.report(context, [m("page_tuned", 300, 10, 40, 18), m("page_pooled", 330, 10, 20, 7)])
+    assert data["ratios"]["page_pooled_over_direct"] == {"rps": 1.1, "p50": 1.0, "p99": 2.0}
+    assert data["ratios"]["db_peak_server_connections"] == {"page_tuned": 18, "page_pooled": 7}
+    assert "req/s PgBouncer/direct x1.10" in text
+    assert "peak server connections of the app (pg_stat_activity, sampled twice a second): page_tuned 18, page_pooled 7" in text

@@ -295,3 +295,71 @@ def test_redis_overrides_and_persistence():
     assert result["hosts"]["kv1"]["redis"] == {"maxmemory_mb": 100, "maxmemory_policy": "noeviction", "appendonly": True}
     with pytest.raises(TypeError, match="host kv1: redis_persistence must be true or false"):
         plan.cluster_plan({"kv1": host(["redis"], redis_persistence="yes")})
+
+
+# --- the connection pooler (postgresql_pooler: pgbouncer) ------------------------------------------
+
+@pytest.mark.parametrize("clients, max_connections, cpus, expected", [
+    # The cluster scenario: 18 app connections, max_connections 31, 1 vCPU: the floor of 10.
+    (18, 31, 1, {"max_client_conn": 46, "default_pool_size": 10, "reserve_pool_size": 2, "max_db_connections": 13}),
+    # Fewer app connections than the floor: never more server connections than clients, no reserve.
+    (4, 25, 2, {"max_client_conn": 18, "default_pool_size": 4, "reserve_pool_size": 0, "max_db_connections": 5}),
+    # A large host: (2 x 16) + 1 = 33 server connections for 200 clients.
+    (200, 213, 16, {"max_client_conn": 410, "default_pool_size": 33, "reserve_pool_size": 8, "max_db_connections": 42}),
+    # PostgreSQL leaves room for 2 only (16 - 3 superuser - 10 admin - 1 auth): the pool takes them, no reserve.
+    (50, 16, 4, {"max_client_conn": 110, "default_pool_size": 2, "reserve_pool_size": 0, "max_db_connections": 3}),
+])
+def test_pooler_settings_table(clients, max_connections, cpus, expected):
+    assert plan.pooler_settings(clients, max_connections, cpus) == expected
+
+
+@pytest.mark.parametrize("args, message", [
+    ((18, 14, 1), "leaves no server connection"),
+    ((0, 31, 1), "clients_needed"),
+    ((18, 31, 0), "cpus"),
+    ((18, "31", 1), "max_connections"),
+])
+def test_pooler_settings_refuses_what_cannot_be_planned(args, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        plan.pooler_settings(*args)
+
+
+@settings(max_examples=300, deadline=None)
+@given(clients=st.integers(1, 5000), max_connections=st.integers(15, 5000), cpus=st.integers(1, 128))
+def test_pooler_never_opens_more_than_postgresql_leaves_or_the_app_needs(clients, max_connections, cpus):
+    sizes = plan.pooler_settings(clients, max_connections, cpus)
+    room = max_connections - plan.PG_SUPERUSER_RESERVED - plan.PG_ADMIN_CONNECTIONS
+    assert 1 <= sizes["default_pool_size"] <= clients
+    assert sizes["default_pool_size"] + sizes["reserve_pool_size"] <= clients
+    assert sizes["max_db_connections"] == sizes["default_pool_size"] + sizes["reserve_pool_size"] + 1
+    assert sizes["max_db_connections"] <= room
+    # Every app connection, twice over (a rolling deploy), is accepted as a client.
+    assert sizes["max_client_conn"] >= 2 * clients
+
+
+def test_cluster_plan_sizes_the_pooler_on_every_database_host_from_the_app_tier():
+    hosts = reference()
+    for spec in hosts.values():
+        spec["overrides"]["postgresql_pooler"] = "pgbouncer"
+    result = plan.cluster_plan(hosts)
+    totals = result["totals"]
+    for name in ("db1", "db2"):
+        entry = result["hosts"][name]
+        assert entry["pgbouncer"] == plan.pooler_settings(totals["db_connections_needed"],
+                                                          int(entry["postgresql"]["max_connections"]), entry["cpus"])
+    assert totals["pooler_client_connections"] == 2 * totals["db_connections_needed"] + plan.POOLER_ADMIN_CLIENTS
+    assert totals["pooler_server_connections"] <= totals["max_connections"] - plan.PG_SUPERUSER_RESERVED
+    assert all("pgbouncer" not in entry for name, entry in result["hosts"].items() if name not in ("db1", "db2"))
+
+
+def test_cluster_plan_without_the_pooler_has_no_pooler_sizes():
+    result = plan.cluster_plan(reference())
+    assert not any("pgbouncer" in entry for entry in result["hosts"].values())
+    assert "pooler_client_connections" not in result["totals"]
+
+
+def test_cluster_plan_refuses_an_unknown_pooler_naming_it():
+    hosts = reference()
+    hosts["db1"]["overrides"]["postgresql_pooler"] = "pgpool"
+    with pytest.raises(ValueError, match="host db1: postgresql_pooler"):
+        plan.cluster_plan(hosts)

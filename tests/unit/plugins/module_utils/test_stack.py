@@ -96,7 +96,8 @@ def test_layout_follows_the_name_and_the_account_variables():
     assert app["current"] == "/opt/shop/current" and app["static_root"] == "/opt/shop/static"
     assert app["etc"] == "/etc/shop" and app["gunicorn_socket"] == "/run/gunicorn-shop.sock"
     assert app["gunicorn_ready_dir"] == "/run/gunicorn-shop"
-    assert app["database"] == {"name": "shop", "user": "shop", "replication_user": "replicator", "tls": True}
+    assert app["database"] == {"name": "shop", "user": "shop", "replication_user": "replicator", "tls": True,
+                               "pooler": "none", "pooler_auth_user": "pgbouncer"}
     assert app["broker"] == {"user": "shop", "vhost": "shop"}
 
 
@@ -638,3 +639,60 @@ def test_pgbackrest_needs_one_debian_release_for_the_repository_and_the_database
     facts["bk1"]["distribution_major_version"] = "13"
     with pytest.raises(stack.StackError, match="pgBackRest needs the same version on all of them"):
         stack.stack_model(hosts, groups, facts)
+
+
+# --- the connection pooler (postgresql_pooler) ---------------------------------------------------------
+
+POOLED = {"postgresql_pooler": "pgbouncer", "pgbouncer_auth_password": "b" * 16}
+
+
+def test_without_the_pooler_the_app_connects_to_postgresql_directly():
+    model = _model()
+    primary = model["endpoints"]["app_database"][0]
+    assert primary == {"host": "db1", "address": "10.0.0.3", "port": 5432, "direct_port": 5432, "pooled": False}
+    assert [e["port"] for e in model["endpoints"]["app_database_replicas"]] == [5432]
+    assert not [f for f in model["flows"] if f["service"] == "pgbouncer"]
+    assert "pgbouncer_auth_password" not in model["hosts"]["db1"]["secrets"]
+
+
+def test_with_pgbouncer_the_app_goes_through_each_database_hosts_pooler_and_migrates_directly():
+    model = _model(common={**POOLED, "pgbouncer_port": 6543, "postgresql_port": 5433})
+    assert model["app"]["database"]["pooler"] == "pgbouncer"
+    primary, = model["endpoints"]["app_database"]
+    assert (primary["host"], primary["port"], primary["direct_port"], primary["pooled"]) == ("db1", 6543, 5433, True)
+    assert [(e["host"], e["port"]) for e in model["endpoints"]["app_database_replicas"]] == [("db2", 6543)]
+    # The direct endpoint (replication, promote.yml) stays PostgreSQL's own.
+    assert model["endpoints"]["postgresql"][0]["port"] == 5433
+    flows = {(f["client"], f["server"], f["port"], f["service"], f["purpose"]) for f in model["flows"]}
+    for app in ("web1", "web2", "worker1", "beat1"):
+        assert (app, "db1", 6543, "pgbouncer", "app") in flows
+        assert (app, "db2", 6543, "pgbouncer", "app-read") in flows
+        # PostgreSQL itself stays open to the app: migrations on the primary, and a replica may become it.
+        assert (app, "db1", 5433, "postgresql", "app") in flows
+        assert (app, "db2", 5433, "postgresql", "app-read") in flows
+    assert ("db1", "db1", 5433, "postgresql", "pooler") in flows
+    # The firewall opens the pooler's port to the app hosts; the loopback flow opens nothing.
+    rules = {r["port"]: r for r in model["hosts"]["db2"]["firewall"]["rules"]}
+    assert rules[6543]["ipv4"] == ["10.0.0.1/32", "10.0.0.7/32", "10.0.0.8/32", "10.0.0.9/32"]
+    assert rules[5433]["ipv4"] == ["10.0.0.1/32", "10.0.0.3/32", "10.0.0.7/32", "10.0.0.8/32", "10.0.0.9/32"]
+    # pg_hba's clients: the app hosts as before, the pooler on loopback apart (role postgresql).
+    clients = model["hosts"]["db1"]["clients"]["postgresql"]
+    assert [c["host"] for c in clients if c["purpose"] == "pooler"] == ["db1"]
+    assert "pgbouncer_auth_password" in model["hosts"]["db2"]["secrets"]
+    assert "pgbouncer_auth_password" not in model["hosts"]["web1"]["secrets"]
+    assert model["sizing"]["hosts"]["db1"]["pgbouncer"]["default_pool_size"] >= 1
+
+
+def test_a_bad_pooler_or_its_port_is_refused_naming_the_variable():
+    with pytest.raises(stack.StackError, match=r"postgresql_pooler = 'pgpool'.*must be one of none, pgbouncer"):
+        _model(common={"postgresql_pooler": "pgpool"})
+    with pytest.raises(stack.StackError, match=r"pgbouncer_port = 70000.*from 1 to 65535"):
+        _model(common={**POOLED, "pgbouncer_port": 70000})
+    with pytest.raises(stack.StackError, match=r"pgbouncer_port = 5432 for host db1: postgresql_port already uses"):
+        _model(common={**POOLED, "pgbouncer_port": 5432})
+
+
+def test_the_pooler_needs_its_auth_password_named_never_its_value():
+    hosts, _facts_unused = _inventory(REFERENCE, common={"postgresql_pooler": "pgbouncer"})
+    problems = stack.inventory_problems(hosts, REFERENCE)
+    assert problems == ["pgbouncer_auth_password is not set for hosts db1, db2: set it in the inventory, from Ansible Vault."]
