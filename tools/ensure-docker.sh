@@ -23,7 +23,9 @@ fi
 # No systemd on the machine itself: start the engine directly (docs/developing.md: no systemd, no --privileged here).
 echo "==> starting dockerd"
 mkdir -p /var/log
-nohup dockerd >/var/log/dockerd.log 2>&1 &
+# In a session of its own: a Ctrl-C on make, or the end of the job that started it, must not stop
+# the engine (and every scenario's hosts with it).
+setsid nohup dockerd >/var/log/dockerd.log 2>&1 < /dev/null &
 for _ in $(seq 1 60); do
   docker info >/dev/null 2>&1 && exit 0
   sleep 1
