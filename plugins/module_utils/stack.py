@@ -725,15 +725,20 @@ def _flow(client: str, server: str, port: int, service: str, purpose: str, proto
             "service": service, "purpose": purpose}
 
 
+def _app_database_flows(topo: Mapping[str, list[str]], ports: Mapping[str, Mapping[str, int]],
+                        service: str) -> list[dict[str, Any]]:
+    """Every app host to the primary (writes) and each replica (reads) on `service`'s port."""
+    return [_flow(app, db, ports[db][service], service, purpose)
+            for app in topo["app_hosts"]
+            for purpose, group in (("app", "db_primary"), ("app-read", "db_replicas"))
+            for db in topo[group]]
+
+
 def _flows(topo: Mapping[str, list[str]], ports: Mapping[str, Mapping[str, int]],
            app_server: Mapping[str, str], tls: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every connection the stack makes. 'any' is a client outside the inventory."""
-    flows = []
+    flows = _app_database_flows(topo, ports, "postgresql")
     for app in topo["app_hosts"]:
-        for db in topo["db_primary"]:
-            flows.append(_flow(app, db, ports[db]["postgresql"], "postgresql", "app"))
-        for db in topo["db_replicas"]:
-            flows.append(_flow(app, db, ports[db]["postgresql"], "postgresql", "app-read"))
         for cache in topo["memcached"]:
             flows.append(_flow(app, cache, ports[cache]["memcached"], "memcached", "cache"))
         for mq in topo["rabbitmq"]:
@@ -1106,12 +1111,7 @@ def pooler_flows(flows: list[dict[str, Any]], topo: Mapping[str, list[str]],
     the primary (promote.yml re-points the app without running the firewall role)."""
     if pooler != "pgbouncer":
         return flows
-    added = []
-    for app in topo["app_hosts"]:
-        for db in topo["db_primary"]:
-            added.append(_flow(app, db, ports[db]["pgbouncer"], "pgbouncer", "app"))
-        for db in topo["db_replicas"]:
-            added.append(_flow(app, db, ports[db]["pgbouncer"], "pgbouncer", "app-read"))
+    added = _app_database_flows(topo, ports, "pgbouncer")
     for db in topo["db_hosts"]:
         added.append(_flow(db, db, ports[db]["postgresql"], "postgresql", "pooler"))
     return flows + added
